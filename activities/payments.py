@@ -1,0 +1,52 @@
+"""Payment steps against the gateway. Declines are final; an unavailable gateway is retried by Temporal."""
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.contracts import (
+    AUTHORIZE_PAYMENT,
+    PAYMENT_DECLINED,
+    PAYMENT_REFUSED,
+    VOID_AUTHORIZATION,
+    AuthorizeRequest,
+    CaptureRequest,
+    PaymentResult,
+    VoidRequest,
+)
+from integrations.payments import CardDeclined, GatewayRefused, GatewayTransaction, PaymentGateway
+
+
+def _result(tx: GatewayTransaction) -> PaymentResult:
+    return PaymentResult(transaction_id=tx.id, amount=tx.amount)
+
+
+class PaymentActivities:
+    def __init__(self, gateway: PaymentGateway) -> None:
+        self._gateway = gateway
+
+    @activity.defn(name=AUTHORIZE_PAYMENT)
+    def authorize(self, request: AuthorizeRequest) -> PaymentResult:
+        try:
+            tx = self._gateway.authorize(
+                request.idempotency_key, request.order_id, request.token, request.amount, request.currency
+            )
+        except CardDeclined as declined:
+            raise ApplicationError(str(declined), type=PAYMENT_DECLINED, non_retryable=True) from declined
+        except GatewayRefused as refused:
+            raise ApplicationError(str(refused), type=PAYMENT_REFUSED, non_retryable=True) from refused
+        return _result(tx)
+
+    def capture(self, request: CaptureRequest) -> PaymentResult:
+        try:
+            tx = self._gateway.capture(request.idempotency_key, request.authorization_id, request.amount)
+        except GatewayRefused as refused:
+            raise ApplicationError(str(refused), type=PAYMENT_REFUSED, non_retryable=True) from refused
+        return _result(tx)
+
+    @activity.defn(name=VOID_AUTHORIZATION)
+    def void(self, request: VoidRequest) -> PaymentResult:
+        try:
+            tx = self._gateway.void(request.idempotency_key, request.authorization_id)
+        except GatewayRefused as refused:
+            raise ApplicationError(str(refused), type=PAYMENT_REFUSED, non_retryable=True) from refused
+        return _result(tx)

@@ -1,0 +1,18 @@
+"""A shipped fulfillment order: its reserved units leave stock, then its own amount is captured."""
+
+from temporalio import activity
+
+from activities.contracts import SETTLE_SHIPMENT, PaymentResult, SettleRequest
+from activities.payments import PaymentActivities
+from store.inventory import InventoryRepository
+
+
+class ShipmentActivities:
+    def __init__(self, inventory: InventoryRepository, payments: PaymentActivities) -> None:
+        self._inventory = inventory
+        self._payments = payments
+
+    @activity.defn(name=SETTLE_SHIPMENT)
+    def settle(self, request: SettleRequest) -> PaymentResult:
+        self._inventory.ship(request.order_id, request.location_id)
+        return self._payments.capture(request.capture)

@@ -1,0 +1,1 @@
+"""Adapters to outside systems (payments, warehouse), each behind a Protocol with a simulator as default."""

@@ -1,0 +1,1 @@
+"""The HTTP API storefronts, agents and partners code against (see API.md)."""

@@ -1,0 +1,179 @@
+"""Checkout and order reads."""
+
+from typing import Annotated, Any, TypeVar
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.models import PlaceOrder, SkuQuantity
+from starter.api.auth import Principal, require
+from starter.api.deps import Services
+from store.read_model import OrderListItem, OrderSummary
+from workflows import search_attributes as sa
+from workflows.messages import (
+    CANCEL_UPDATE,
+    CHECKOUT_UPDATE,
+    ORDER_WORKFLOW,
+    CancelRequest,
+    CancelResult,
+    CheckoutResult,
+    OrderInput,
+    OrderOutcome,
+    workflow_id_for,
+)
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+T = TypeVar("T")
+log = structlog.get_logger()
+
+# How a checkout answer reaches the storefront: accepted orders 201, refusals their own codes.
+REFUSALS = {"payment_declined": 402, "unavailable": 409}
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+Svc = Annotated[Services, Depends(services)]
+
+
+def _answer(order_id: str, status: str, reason: str | None, body: dict[str, Any]) -> JSONResponse:
+    code = REFUSALS.get(status)
+    if code is None:
+        return JSONResponse(body, status_code=201)
+    return JSONResponse({"detail": reason or status.replace("_", " "), **body}, status_code=code)
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses={402: {"description": "payment declined"}, 409: {"description": "items cannot be allocated"}},
+)
+async def place_order(order: PlaceOrder, svc: Svc, who: Principal = require("storefront", "agent")) -> Response:
+    wid = workflow_id_for(order.order_id)
+    bound = log.bind(order_id=order.order_id, workflow_id=wid)
+    start: WithStartWorkflowOperation[Any, OrderOutcome] = WithStartWorkflowOperation(
+        ORDER_WORKFLOW,
+        OrderInput(order=order, return_window_seconds=svc.settings.return_window_delta.total_seconds()),
+        id=wid,
+        task_queue=svc.settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        result_type=OrderOutcome,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.ORDER_STATUS, "pending"),
+                SearchAttributePair(sa.CUSTOMER_ID, order.customer.id),
+                SearchAttributePair(sa.CHANNEL, order.channel),
+                SearchAttributePair(sa.ORDER_TOTAL, float(order.total)),
+            ]
+        ),
+        static_summary=(
+            f"Order {order.order_id} · {order.customer.id} · {order.channel} · {order.currency} {order.total} · "
+            f"{sum(ln.quantity for ln in order.lines)} unit(s) · {order.delivery_method}"
+        ),
+    )
+    try:
+        result = await svc.client.execute_update_with_start_workflow(
+            CHECKOUT_UPDATE, start_workflow_operation=start, result_type=CheckoutResult
+        )
+    except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError) as err:
+        # The order's workflow has closed (declined, unavailable or completed): its read model answers.
+        existing = svc.queries.get(order.order_id)
+        if existing is None:
+            bound.error("checkout failed", error=str(err))
+            raise HTTPException(503, f"the order could not be placed now: {err}") from err
+        bound.info("checkout repeated on a closed order", status=existing.status)
+        return _answer(order.order_id, existing.status, None, _closed_body(existing))
+    bound.info("checkout answered", status=result.status)
+    return _answer(order.order_id, result.status, result.reason, _result_body(result, wid))
+
+
+def _result_body(result: CheckoutResult, workflow_id: str) -> dict[str, Any]:
+    return {**result.model_dump(mode="json"), "workflow_id": workflow_id}
+
+
+def _closed_body(summary: OrderSummary) -> dict[str, Any]:
+    return {
+        "order_id": summary.order_id,
+        "status": summary.status,
+        "currency": summary.currency,
+        "total": str(summary.total),
+        "fulfillment_order_ids": [fo.id for fo in summary.fulfillment_orders],
+        "workflow_id": summary.workflow_id,
+    }
+
+
+class CancelBody(BaseModel):
+    lines: list[SkuQuantity] | None = Field(default=None, min_length=1)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/{order_id}/cancel", responses={409: {"description": "refused, with the reason"}})
+async def cancel_order(
+    order_id: str, body: CancelBody, svc: Svc, who: Principal = require("agent", "customer", "storefront")
+) -> OrderSummary:
+    """Cancel lines (or everything still cancelable) before they ship; after shipment, use a return."""
+    request = CancelRequest(lines=body.lines, reason=body.reason, actor=who.actor)
+    await order_update(svc, who, order_id, CANCEL_UPDATE, request, CancelResult)
+    return _summary_or_404(svc, who, order_id)
+
+
+async def order_update(
+    svc: Services, who: Principal, order_id: str, name: str, request: BaseModel, result_type: type[T]
+) -> T:
+    """Run an update on the order's workflow: 409 with the workflow's reason when it refuses."""
+    _summary_or_404(svc, who, order_id)
+    handle = svc.client.get_workflow_handle(workflow_id_for(order_id))
+    try:
+        result: T = await handle.execute_update(name, request, result_type=result_type)
+        return result
+    except WorkflowUpdateFailedError as err:
+        reason = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause)
+        raise HTTPException(409, reason) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(409, f"order {order_id} is closed and can no longer change") from err
+        raise
+
+
+def _summary_or_404(svc: Services, who: Principal, order_id: str) -> OrderSummary:
+    summary = svc.queries.get(order_id)
+    if summary is None or not who.may_see_customer(str(summary.customer.get("id"))):
+        raise HTTPException(404, f"no order {order_id}")
+    return summary
+
+
+@router.get("/{order_id}")
+def get_order(
+    order_id: str, svc: Svc, who: Principal = require("storefront", "agent", "operator", "customer")
+) -> OrderSummary:
+    return _summary_or_404(svc, who, order_id)
+
+
+@router.get("")
+def search_orders(
+    svc: Svc,
+    customer_id: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    who: Principal = require("agent", "operator", "customer"),
+) -> list[OrderListItem]:
+    if who.role == "customer":
+        if customer_id not in (None, who.customer_id):
+            raise HTTPException(403, "a customer sees their own orders only")
+        customer_id = who.customer_id
+    return svc.queries.search(customer_id=customer_id, status=status, channel=channel, limit=limit)

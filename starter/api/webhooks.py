@@ -1,0 +1,45 @@
+"""Partner webhooks become signals to the order's workflow; repeats and reordering are harmless there."""
+
+from fastapi import APIRouter, HTTPException
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.contracts import order_of_fulfillment_order
+from starter.api.auth import Principal, require
+from starter.api.orders import Svc
+from workflows.messages import CARRIER_SIGNAL, WAREHOUSE_SIGNAL, CarrierEvent, WarehouseEvent, workflow_id_for
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+async def _signal(svc: Svc, order_id: str, name: str, payload: object) -> None:
+    try:
+        await svc.client.get_workflow_handle(workflow_id_for(order_id)).signal(name, payload)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND and "completed" not in err.message:
+            raise HTTPException(404, f"no order {order_id}") from err
+        # A closed order cannot change any more; the partner gets a clear answer rather than a retry loop.
+        raise HTTPException(409, f"order {order_id} no longer accepts partner events: {err.message}") from err
+
+
+@router.post("/warehouse", status_code=202)
+async def warehouse(event: WarehouseEvent, svc: Svc, who: Principal = require("partner")) -> dict[str, str]:
+    if event.event == "shipped" and not (event.tracking_number and event.carrier):
+        raise HTTPException(422, "a shipped event needs tracking_number and carrier")
+    order_id = order_of_fulfillment_order(event.fulfillment_order_id)
+    if order_id is None:
+        raise HTTPException(404, f"no fulfillment order {event.fulfillment_order_id}")
+    if event.event in ("shipped", "rejected"):
+        await _signal(svc, order_id, WAREHOUSE_SIGNAL, event)
+    # picked and packed are progress the order does not act on; they are acknowledged, not recorded
+    return {"status": "accepted", "order_id": order_id}
+
+
+@router.post("/carrier", status_code=202)
+async def carrier(event: CarrierEvent, svc: Svc, who: Principal = require("partner")) -> dict[str, str]:
+    found = svc.queries.fulfillment_order_of_tracking(event.tracking_number)
+    if found is None:
+        raise HTTPException(404, f"no shipment with tracking number {event.tracking_number}")
+    order_id, _ = found
+    if event.event == "delivered":
+        await _signal(svc, order_id, CARRIER_SIGNAL, event)
+    return {"status": "accepted", "order_id": order_id}

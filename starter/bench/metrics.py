@@ -1,0 +1,107 @@
+"""What a benchmark run records: per-order timings, process memory, and a progress line."""
+
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+
+@dataclass
+class OrderTiming:
+    started: float  # seconds since the run began
+    finished: float
+    checkout_ms: float
+
+
+@dataclass
+class WorkloadResult:
+    name: str
+    orders: int
+    concurrency: int
+    elapsed_s: float
+    timings: list[OrderTiming]
+    failures: int = 0
+    events_per_order: float | None = None
+
+    @property
+    def orders_per_s(self) -> float:
+        return len(self.timings) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def checkout_percentiles(self) -> dict[str, float]:
+        return percentiles([t.checkout_ms for t in self.timings])
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+    if len(values) == 1:
+        return {"p50": values[0], "p95": values[0], "p99": values[0]}
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1), "p99": round(cuts[98], 1)}
+
+
+@dataclass
+class RssSampler:
+    """Peak resident memory of named processes, sampled in a thread while the run goes on."""
+
+    pids: dict[str, int]
+    interval_s: float = 0.25
+    peaks_mib: dict[str, float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> "RssSampler":
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _sample(self) -> None:
+        procs = {}
+        for name, pid in self.pids.items():
+            try:
+                procs[name] = psutil.Process(pid)
+            except psutil.NoSuchProcess:
+                continue
+        while not self._stop.is_set():
+            for name, proc in procs.items():
+                try:
+                    rss = proc.memory_info().rss / 2**20
+                except psutil.Error:
+                    continue
+                self.peaks_mib[name] = round(max(self.peaks_mib.get(name, 0.0), rss), 1)
+            self._stop.wait(self.interval_s)
+
+
+class Progress:
+    """One line on stderr, redrawn: done/total, rate and failures."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total, self.done, self.failed = label, total, 0, 0
+        self.started = time.monotonic()
+        self._last_draw = 0.0
+
+    def advance(self, ok: bool = True) -> None:
+        self.done += 1
+        self.failed += 0 if ok else 1
+        now = time.monotonic()
+        if now - self._last_draw > 0.2 or self.done == self.total:
+            self._last_draw = now
+            self.draw()
+
+    def draw(self) -> None:
+        width = 30
+        filled = int(width * self.done / self.total) if self.total else width
+        rate = self.done / max(time.monotonic() - self.started, 1e-9)
+        line = f"\r{self.label:<8} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}  {rate:6.1f}/s"
+        if self.failed:
+            line += f"  {self.failed} failed"
+        sys.stderr.write(line + ("\n" if self.done == self.total else ""))
+        sys.stderr.flush()

@@ -1,0 +1,21 @@
+"""Replay a live order's history against the working tree's workflow code, before deploying it."""
+
+from temporalio.worker import Replayer
+
+from starter.settings import Settings
+from starter.temporal import connect
+from workflows.messages import workflow_id_for
+
+
+async def replay_order(settings: Settings, order_id: str) -> str | None:
+    """None when the current code makes the same decisions; otherwise what diverged."""
+    from worker import sandbox_runner
+    from workflows.order import OrderWorkflow
+
+    client = await connect(settings.temporal_target, settings.temporal_namespace)
+    history = await client.get_workflow_handle(workflow_id_for(order_id)).fetch_history()
+    replayer = Replayer(
+        workflows=[OrderWorkflow], data_converter=client.data_converter, workflow_runner=sandbox_runner()
+    )
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    return None if result.replay_failure is None else str(result.replay_failure)

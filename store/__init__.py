@@ -1,0 +1,1 @@
+"""PostgreSQL: tables, engine, migrations and repositories (inventory, read model)."""

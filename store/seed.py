@@ -1,0 +1,70 @@
+"""A demo network across Japan, a catalog and stock, so a new user can place an order at once."""
+
+from decimal import Decimal
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert
+
+from store.inventory import InventoryRepository
+from store.tables import locations, products
+
+DEMO_LOCATIONS = [
+    ("DC-TOKYO", "Tokyo distribution centre", "distribution_center", 35.6285, 139.7774, ["ship", "same_day"], 5000),
+    ("DC-OSAKA", "Osaka distribution centre", "distribution_center", 34.6525, 135.4300, ["ship", "same_day"], 4000),
+    ("ST-SHIBUYA", "Shibuya store", "store", 35.6595, 139.7005, ["ship", "pickup", "same_day"], 300),
+    ("ST-UMEDA", "Umeda store", "store", 34.7025, 135.4959, ["ship", "pickup"], 300),
+    ("ST-SAPPORO", "Sapporo store", "store", 43.0687, 141.3508, ["ship", "pickup"], 200),
+    (
+        "DS-ATELIER",
+        "Atelier Kyoto (drop-ship, engraving)",
+        "dropship",
+        35.0116,
+        135.7681,
+        ["ship", "personalization"],
+        50,
+    ),
+]
+
+DEMO_PRODUCTS = [
+    ("LEGO-76419", "Hogwarts Castle and Grounds", Decimal(24980)),
+    ("MUG-ENGRAVED", "Engraved ceramic mug", Decimal(3200)),
+    ("TEA-MATCHA-100", "Uji matcha 100 g", Decimal(2400)),
+    ("KNIFE-SANTOKU", "Santoku knife 165 mm", Decimal(18900)),
+    ("TOWEL-IMABARI", "Imabari towel set", Decimal(5500)),
+]
+
+DEMO_STOCK = {
+    "DC-TOKYO": {"LEGO-76419": 40, "TEA-MATCHA-100": 200, "KNIFE-SANTOKU": 25, "TOWEL-IMABARI": 80},
+    "DC-OSAKA": {"LEGO-76419": 30, "TEA-MATCHA-100": 150, "KNIFE-SANTOKU": 30, "TOWEL-IMABARI": 60},
+    "ST-SHIBUYA": {"LEGO-76419": 3, "TEA-MATCHA-100": 20, "TOWEL-IMABARI": 10},
+    "ST-UMEDA": {"LEGO-76419": 2, "TEA-MATCHA-100": 15},
+    "ST-SAPPORO": {"TEA-MATCHA-100": 10, "TOWEL-IMABARI": 5},
+    "DS-ATELIER": {"MUG-ENGRAVED": 100},
+}
+
+
+def seed_demo(engine: Engine) -> None:
+    """Insert the demo data where it is missing; never overwrites stock that has moved since."""
+    with engine.begin() as conn:
+        for loc_id, name, kind, lat, lon, caps, capacity in DEMO_LOCATIONS:
+            conn.execute(
+                insert(locations)
+                .values(
+                    id=loc_id,
+                    name=name,
+                    kind=kind,
+                    latitude=lat,
+                    longitude=lon,
+                    capabilities=caps,
+                    daily_capacity=capacity,
+                )
+                .on_conflict_do_nothing()
+            )
+        for sku, name, price in DEMO_PRODUCTS:
+            conn.execute(
+                insert(products).values(sku=sku, name=name, unit_price=price, currency="JPY").on_conflict_do_nothing()
+            )
+    inventory = InventoryRepository(engine)
+    for loc_id, stock in DEMO_STOCK.items():
+        for sku, qty in stock.items():
+            inventory.add_if_missing(loc_id, sku, qty)

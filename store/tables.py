@@ -1,0 +1,203 @@
+"""Every table of the OMS database, in one MetaData that Alembic migrates."""
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+Json = JSON().with_variant(JSONB(), "postgresql")
+MONEY = Numeric(18, 4)
+
+
+def _now() -> "Column[Any]":
+    return Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+# -- catalog and inventory --------------------------------------------------------------------
+locations = Table(
+    "locations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("latitude", Float, nullable=False),
+    Column("longitude", Float, nullable=False),
+    Column("capabilities", Json, nullable=False),
+    Column("daily_capacity", Integer, nullable=False),
+    Column("cutoff", String(5), nullable=False, server_default="15:00"),
+    CheckConstraint("kind in ('warehouse','distribution_center','store','dropship')", name="kind"),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("unit_price", MONEY, nullable=False),
+    Column("currency", String(3), nullable=False),
+)
+
+inventory_levels = Table(
+    "inventory_levels",
+    metadata,
+    Column("location_id", String(64), ForeignKey("locations.id"), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Column("on_hand", Integer, nullable=False, server_default="0"),
+    Column("reserved", Integer, nullable=False, server_default="0"),
+    Column("safety_stock", Integer, nullable=False, server_default="0"),
+    _now(),
+    CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+    CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+    CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("order_id", String(64), nullable=False, index=True),
+    Column("sku", String(64), nullable=False),
+    Column("location_id", String(64), ForeignKey("locations.id"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("status", String(16), nullable=False, server_default="reserved"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _now(),
+    UniqueConstraint("order_id", "sku", "location_id", name="order_sku_location"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("status in ('reserved','released','shipped')", name="status"),
+)
+
+# -- order read model (a projection of the workflows' events) ---------------------------------
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("workflow_id", String(80), nullable=False),
+    Column("status", String(32), nullable=False, index=True),
+    Column("channel", String(16), nullable=False, index=True),
+    Column("customer_id", String(64), nullable=False, index=True),
+    Column("customer", Json, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total", MONEY, nullable=False),
+    Column("authorized", MONEY, nullable=False),
+    Column("captured", MONEY, nullable=False),
+    Column("refunded", MONEY, nullable=False),
+    Column("voided", MONEY, nullable=False),
+    Column("delivery_method", String(16), nullable=False),
+    Column("shipping_address", Json, nullable=False),
+    Column("fraud_score", Integer),
+    Column("version", Integer, nullable=False),
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+    _now(),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", String(64), ForeignKey("orders.order_id"), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Column("unit_price", MONEY, nullable=False),
+    Column("ordered", Integer, nullable=False),
+    Column("allocated", Integer, nullable=False),
+    Column("shipped", Integer, nullable=False),
+    Column("delivered", Integer, nullable=False),
+    Column("canceled", Integer, nullable=False),
+    Column("returned", Integer, nullable=False),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("order_id", String(64), ForeignKey("orders.order_id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("data", Json, nullable=False),
+)
+
+fulfillment_orders = Table(
+    "fulfillment_orders",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("order_id", String(64), ForeignKey("orders.order_id"), nullable=False, index=True),
+    Column("location_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lines", Json, nullable=False),
+    Column("carrier", String(64)),
+    Column("tracking_number", String(64), unique=True),
+    Column("captured", MONEY, nullable=False),
+    Column("invoice_id", String(80)),
+    _now(),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("transaction_id", String(80), primary_key=True),
+    Column("order_id", String(64), ForeignKey("orders.order_id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("fulfillment_order_id", String(80)),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("invoice_id", String(80), primary_key=True),
+    Column("order_id", String(64), ForeignKey("orders.order_id"), nullable=False, index=True),
+    Column("fulfillment_order_id", String(80), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- the payment gateway simulator's own ledger -----------------------------------------------
+gateway_transactions = Table(
+    "gateway_transactions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("merchant_reference", String(64), nullable=False, index=True),
+    Column("parent_id", String(40), ForeignKey("gateway_transactions.id")),
+    Column("amount", MONEY, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decline_reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("kind in ('authorize','capture','void','refund')", name="kind"),
+    CheckConstraint("status in ('succeeded','declined')", name="status"),
+    CheckConstraint("amount >= 0", name="amount_not_negative"),
+)
+
+Index("ix_gateway_transactions_parent", gateway_transactions.c.parent_id)

@@ -1,0 +1,128 @@
+"""Reservations on real PostgreSQL: all or nothing, once per order, never beyond what is available."""
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert
+
+from domain.models import SkuQuantity
+from store.inventory import InventoryRepository
+from store.tables import locations
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def repo(engine: Engine) -> InventoryRepository:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(locations)
+            .values(
+                id="LOC-T",
+                name="test",
+                kind="warehouse",
+                latitude=35.0,
+                longitude=139.0,
+                capabilities=["ship"],
+                daily_capacity=100,
+            )
+            .on_conflict_do_nothing()
+        )
+    return InventoryRepository(engine)
+
+
+def sku() -> str:
+    return f"SKU-{uuid.uuid4().hex[:8]}"
+
+
+def test_a_reservation_holds_stock_and_a_repeat_reserves_nothing_more(repo: InventoryRepository) -> None:
+    # given 5 units
+    a = sku()
+    repo.set_on_hand("LOC-T", a, 5)
+    # when an order reserves 2, and the same step is retried
+    assert repo.reserve("O-1" + a, "LOC-T", [SkuQuantity(sku=a, quantity=2)])
+    assert repo.reserve("O-1" + a, "LOC-T", [SkuQuantity(sku=a, quantity=2)])
+    # then 2 are reserved, 3 available
+    level = repo.level("LOC-T", a)
+    assert (level.on_hand, level.reserved, level.available) == (5, 2, 3)
+
+
+def test_an_order_reserves_all_its_lines_or_none(repo: InventoryRepository) -> None:
+    # given one sku in stock and one short
+    a, b = sku(), sku()
+    repo.set_on_hand("LOC-T", a, 5)
+    repo.set_on_hand("LOC-T", b, 1)
+    # when an order needs 1 of a and 2 of b
+    ok = repo.reserve("O-2" + a, "LOC-T", [SkuQuantity(sku=a, quantity=1), SkuQuantity(sku=b, quantity=2)])
+    # then nothing is reserved at all
+    assert not ok
+    assert repo.level("LOC-T", a).reserved == 0
+    assert repo.reservations_of("O-2" + a) == []
+
+
+def test_safety_stock_is_not_sold(repo: InventoryRepository) -> None:
+    a = sku()
+    repo.set_on_hand("LOC-T", a, 5, safety_stock=4)
+    assert not repo.reserve("O-3" + a, "LOC-T", [SkuQuantity(sku=a, quantity=2)])
+    assert repo.reserve("O-4" + a, "LOC-T", [SkuQuantity(sku=a, quantity=1)])
+
+
+def test_release_and_ship_are_safe_to_repeat(repo: InventoryRepository) -> None:
+    # given two orders holding 2 units each of 10
+    a = sku()
+    repo.set_on_hand("LOC-T", a, 10)
+    repo.reserve("R" + a, "LOC-T", [SkuQuantity(sku=a, quantity=2)])
+    repo.reserve("S" + a, "LOC-T", [SkuQuantity(sku=a, quantity=2)])
+    # when one is released twice and the other shipped twice
+    assert repo.release("R" + a) == 2
+    assert repo.release("R" + a) == 0
+    assert repo.ship("S" + a, "LOC-T") == 2
+    assert repo.ship("S" + a, "LOC-T") == 0
+    # then 8 remain on hand, none reserved
+    level = repo.level("LOC-T", a)
+    assert (level.on_hand, level.reserved) == (8, 0)
+
+
+def test_concurrent_orders_never_reserve_more_than_exists(repo: InventoryRepository) -> None:
+    # given 10 units
+    a = sku()
+    repo.set_on_hand("LOC-T", a, 10)
+
+    # when 30 orders of one unit reserve at once
+    def attempt(n: int) -> bool:
+        return repo.reserve(f"C{n}-{a}", "LOC-T", [SkuQuantity(sku=a, quantity=1)])
+
+    with ThreadPoolExecutor(max_workers=15) as pool:
+        results = list(pool.map(attempt, range(30)))
+
+    # then exactly 10 succeed and the level agrees
+    assert results.count(True) == 10
+    assert repo.level("LOC-T", a).reserved == 10
+    assert repo.level("LOC-T", a).available == 0
+
+
+def test_stock_for_reports_every_location_with_its_availability(repo: InventoryRepository) -> None:
+    a = sku()
+    repo.set_on_hand("LOC-T", a, 7)
+    repo.reserve("V" + a, "LOC-T", [SkuQuantity(sku=a, quantity=3)])
+    stock = {s.location_id: s for s in repo.stock_for([a])}
+    assert stock["LOC-T"].available == {a: 4}
+    assert "ship" in stock["LOC-T"].capabilities
+
+
+def test_a_partial_release_gives_back_only_the_quantities_asked(repo: InventoryRepository) -> None:
+    # given an order holding 3 of a and 1 of b
+    a, b = sku(), sku()
+    repo.set_on_hand("LOC-T", a, 5)
+    repo.set_on_hand("LOC-T", b, 5)
+    order = "P" + a
+    repo.reserve(order, "LOC-T", [SkuQuantity(sku=a, quantity=3), SkuQuantity(sku=b, quantity=1)])
+    # when 2 of a are released
+    assert repo.release(order, lines=[SkuQuantity(sku=a, quantity=2)]) == 2
+    # then 1 of a and 1 of b stay reserved, and shipping takes only those
+    assert set(repo.reservations_of(order)) == {("LOC-T", a, 1, "reserved"), ("LOC-T", b, 1, "reserved")}
+    assert repo.level("LOC-T", a).reserved == 1
+    assert repo.ship(order, "LOC-T") == 2
+    assert (repo.level("LOC-T", a).on_hand, repo.level("LOC-T", a).reserved) == (4, 0)

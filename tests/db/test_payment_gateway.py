@@ -1,0 +1,226 @@
+"""The simulated payment gateway against a real PostgreSQL: ledger rules, idempotency, concurrency."""
+
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from integrations.payments import (
+    CardDeclined,
+    GatewayRefused,
+    GatewayTransaction,
+    GatewayUnavailable,
+    SimulatedGateway,
+)
+from store.tables import gateway_transactions
+
+pytestmark = pytest.mark.db
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def gateway(engine: Engine) -> SimulatedGateway:
+    return SimulatedGateway(engine, latency_ms=0)
+
+
+def ref() -> str:
+    return f"W-{uuid.uuid4().hex[:12]}"
+
+
+def key() -> str:
+    return f"order-{uuid.uuid4().hex}:step"
+
+
+def rows_with_key(engine: Engine, idempotency_key: str) -> int:
+    with engine.connect() as conn:
+        stmt = select(func.count()).where(gateway_transactions.c.idempotency_key == idempotency_key)
+        return int(conn.execute(stmt).scalar_one())
+
+
+def authorize(gateway: SimulatedGateway, amount: str, token: str = "tok_visa") -> GatewayTransaction:
+    return gateway.authorize(key(), ref(), token, Decimal(amount), "JPY")
+
+
+def all_at_once(count: int, call: Callable[[int], T]) -> list[T | Exception]:
+    """Run `call(i)` on `count` threads released together, collecting results or exceptions."""
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> T | Exception:
+        barrier.wait()
+        try:
+            return call(i)
+        except Exception as err:
+            return err
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_visa_token_is_approved(gateway: SimulatedGateway) -> None:
+    # given a merchant reference, when tok_visa authorizes 24980 JPY
+    reference = ref()
+    tx = gateway.authorize(key(), reference, "tok_visa", Decimal("24980"), "JPY")
+
+    # then the authorization succeeded and is in the merchant's ledger
+    assert tx.id.startswith("auth_")
+    assert (tx.kind, tx.status, tx.amount, tx.currency) == ("authorize", "succeeded", Decimal("24980"), "JPY")
+    assert gateway.transactions(reference) == [tx]
+
+
+def test_decline_is_recorded_and_replayed_without_a_new_row(gateway: SimulatedGateway, engine: Engine) -> None:
+    reference, k = ref(), key()
+
+    # when tok_decline authorizes, twice with the same key
+    with pytest.raises(CardDeclined) as first:
+        gateway.authorize(k, reference, "tok_decline", Decimal("1000"), "JPY")
+    with pytest.raises(CardDeclined) as second:
+        gateway.authorize(k, reference, "tok_decline", Decimal("1000"), "JPY")
+
+    # then both raise the same reason and one declined row is recorded
+    assert first.value.reason == second.value.reason
+    [tx] = gateway.transactions(reference)
+    assert (tx.status, tx.decline_reason) == ("declined", first.value.reason)
+    assert rows_with_key(engine, k) == 1
+
+
+def test_unknown_token_is_declined(gateway: SimulatedGateway) -> None:
+    with pytest.raises(CardDeclined, match="unknown card token"):
+        authorize(gateway, "100", token="tok_mystery")
+
+
+def test_flaky_token_fails_twice_then_approves_with_one_row(gateway: SimulatedGateway, engine: Engine) -> None:
+    reference, k = ref(), key()
+
+    # given tok_flaky, when the caller retries with the same key
+    for _ in range(2):
+        with pytest.raises(GatewayUnavailable):
+            gateway.authorize(k, reference, "tok_flaky", Decimal("500"), "JPY")
+    tx = gateway.authorize(k, reference, "tok_flaky", Decimal("500"), "JPY")
+
+    # then the third attempt is approved and only it left a row
+    assert tx.status == "succeeded"
+    assert rows_with_key(engine, k) == 1
+
+
+def test_same_key_returns_the_original_transaction(gateway: SimulatedGateway, engine: Engine) -> None:
+    reference, k = ref(), key()
+    first = gateway.authorize(k, reference, "tok_visa", Decimal("3000"), "JPY")
+
+    # when the same authorize is replayed
+    again = gateway.authorize(k, reference, "tok_visa", Decimal("3000"), "JPY")
+
+    # then it is the same transaction and nothing new was written
+    assert again == first
+    assert rows_with_key(engine, k) == 1
+
+
+def test_same_key_with_another_amount_or_parent_is_refused(gateway: SimulatedGateway) -> None:
+    reference, k = ref(), key()
+    auth = gateway.authorize(k, reference, "tok_visa", Decimal("3000"), "JPY")
+    with pytest.raises(GatewayRefused):
+        gateway.authorize(k, reference, "tok_visa", Decimal("3001"), "JPY")
+
+    # a capture key reused against another authorization is refused too
+    other = authorize(gateway, "3000")
+    capture_key = key()
+    gateway.capture(capture_key, auth.id, Decimal("100"))
+    with pytest.raises(GatewayRefused):
+        gateway.capture(capture_key, other.id, Decimal("100"))
+    assert sum(t.amount for t in gateway.transactions(other.merchant_reference) if t.kind == "capture") == 0
+
+
+def test_concurrent_authorize_with_one_key_writes_one_row(gateway: SimulatedGateway, engine: Engine) -> None:
+    reference, k = ref(), key()
+
+    # when 8 threads authorize with the same key at once
+    results = all_at_once(8, lambda _: gateway.authorize(k, reference, "tok_visa", Decimal("777"), "JPY"))
+
+    # then every caller gets the same transaction and one row exists
+    assert all(isinstance(r, GatewayTransaction) for r in results)
+    assert len({r.id for r in results if isinstance(r, GatewayTransaction)}) == 1
+    assert rows_with_key(engine, k) == 1
+
+
+def test_capture_above_the_authorization_is_refused(gateway: SimulatedGateway) -> None:
+    auth = authorize(gateway, "1000")
+    with pytest.raises(GatewayRefused, match="exceeds"):
+        gateway.capture(key(), auth.id, Decimal("1000.01"))
+    assert [t.kind for t in gateway.transactions(auth.merchant_reference)] == ["authorize"]
+
+
+def test_capture_of_an_unknown_authorization_is_refused(gateway: SimulatedGateway) -> None:
+    with pytest.raises(GatewayRefused):
+        gateway.capture(key(), "auth_does_not_exist", Decimal("1"))
+
+
+def test_partial_captures_up_to_the_authorization_then_refused(gateway: SimulatedGateway) -> None:
+    auth = authorize(gateway, "1000")
+
+    # when two captures use up the authorization
+    first = gateway.capture(key(), auth.id, Decimal("600"))
+    second = gateway.capture(key(), auth.id, Decimal("400"))
+
+    # then both succeed against it, and a third capture of anything is refused
+    assert first.id.startswith("cap_")
+    assert (first.parent_id, second.parent_id) == (auth.id, auth.id)
+    assert first.amount + second.amount == auth.amount
+    with pytest.raises(GatewayRefused):
+        gateway.capture(key(), auth.id, Decimal("1"))
+
+
+def test_concurrent_captures_never_exceed_the_authorization(gateway: SimulatedGateway) -> None:
+    auth = authorize(gateway, "100")
+
+    # when 8 threads each capture 30 of 100 at once, with distinct keys
+    results = all_at_once(8, lambda _: gateway.capture(key(), auth.id, Decimal("30")))
+
+    # then exactly three fit and the rest are refused by the ledger
+    captured = [r for r in results if isinstance(r, GatewayTransaction)]
+    assert len(captured) == 3
+    assert all(isinstance(r, GatewayRefused) for r in results if not isinstance(r, GatewayTransaction))
+    ledger = gateway.transactions(auth.merchant_reference)
+    assert sum(t.amount for t in ledger if t.kind == "capture" and t.status == "succeeded") <= auth.amount
+
+
+def test_refund_above_what_was_captured_is_refused(gateway: SimulatedGateway) -> None:
+    auth = authorize(gateway, "1000")
+    cap = gateway.capture(key(), auth.id, Decimal("800"))
+
+    # a refund of part of the capture is accepted; one above what is left is refused
+    refund = gateway.refund(key(), cap.id, Decimal("500"))
+    assert (refund.kind, refund.parent_id, refund.amount) == ("refund", cap.id, Decimal("500"))
+    assert refund.id.startswith("ref_")
+    with pytest.raises(GatewayRefused, match="exceeds"):
+        gateway.refund(key(), cap.id, Decimal("300.01"))
+    assert gateway.refund(key(), cap.id, Decimal("300")).amount == Decimal("300")
+
+
+def test_void_after_a_partial_capture_voids_the_rest(gateway: SimulatedGateway) -> None:
+    auth = authorize(gateway, "1000")
+    gateway.capture(key(), auth.id, Decimal("350"))
+    void_key = key()
+
+    # when the authorization is voided
+    void = gateway.void(void_key, auth.id)
+
+    # then the uncaptured 650 is voided, a replay returns the same void, and nothing is left to capture
+    assert void.id.startswith("void_")
+    assert (void.kind, void.parent_id, void.amount) == ("void", auth.id, Decimal("650"))
+    assert gateway.void(void_key, auth.id) == void
+    with pytest.raises(GatewayRefused):
+        gateway.capture(key(), auth.id, Decimal("1"))
+    with pytest.raises(GatewayRefused, match="nothing left to void"):
+        gateway.void(key(), auth.id)
+
+
+def test_void_of_a_fully_captured_authorization_is_refused(gateway: SimulatedGateway) -> None:
+    auth = authorize(gateway, "1000")
+    gateway.capture(key(), auth.id, Decimal("1000"))
+    with pytest.raises(GatewayRefused):
+        gateway.void(key(), auth.id)

@@ -1,0 +1,143 @@
+"""The Order aggregate: state from events, invariants refused before they can break."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from domain import events as ev
+from domain.errors import InvariantViolation
+from domain.models import SkuQuantity
+from domain.order import Order
+from tests.orders import checkout_body, place_order
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+LEGO = [SkuQuantity(sku="LEGO-76419", quantity=1)]
+
+
+def accepted_order() -> Order:
+    return Order.from_events(
+        "W-1",
+        [
+            ev.OrderPlaced(at=NOW, order=place_order("W-1")),
+            ev.PaymentAuthorized(at=NOW, authorization_id="auth_1", amount=Decimal(24980)),
+            ev.InventoryReserved(at=NOW, location_id="DC-TOKYO", lines=LEGO),
+            ev.FulfillmentOrderCreated(at=NOW, fulfillment_order_id="W-1-F1", location_id="DC-TOKYO", lines=LEGO),
+        ],
+    )
+
+
+def test_an_accepted_order_is_authorized_and_allocated() -> None:
+    order = accepted_order()
+    assert order.status == "accepted"
+    assert order.payment.authorized == Decimal(24980)
+    assert order.line("LEGO-76419").allocated == 1
+    assert order.line("LEGO-76419").unallocated == 0
+    assert order.version == 4
+
+
+def test_shipping_then_delivering_moves_quantities_and_status() -> None:
+    # given an accepted order
+    order = accepted_order()
+    # when it ships, is captured and delivered
+    order.apply(ev.ShipmentShipped(at=NOW, fulfillment_order_id="W-1-F1", carrier="yamato", tracking_number="Y1"))
+    assert str(order.status) == "shipped"
+    order.apply(
+        ev.PaymentCaptured(at=NOW, transaction_id="cap_1", fulfillment_order_id="W-1-F1", amount=Decimal(24980))
+    )
+    order.apply(ev.ShipmentDelivered(at=NOW, fulfillment_order_id="W-1-F1", tracking_number="Y1"))
+    # then every quantity followed and the money is captured
+    line = order.line("LEGO-76419")
+    assert (line.shipped, line.delivered) == (1, 1)
+    assert order.status == "delivered"
+    assert order.payment.captured == Decimal(24980)
+
+
+def test_capturing_more_than_authorized_is_refused_and_changes_nothing() -> None:
+    order = accepted_order()
+    before = order.model_copy(deep=True)
+    with pytest.raises(InvariantViolation, match="exceed authorized"):
+        order.apply(
+            ev.PaymentCaptured(at=NOW, transaction_id="cap_1", fulfillment_order_id="W-1-F1", amount=Decimal(30000))
+        )
+    assert order == before
+
+
+def test_allocating_more_than_ordered_is_refused() -> None:
+    order = accepted_order()
+    with pytest.raises(InvariantViolation, match="exceed ordered"):
+        order.apply(ev.InventoryReserved(at=NOW, location_id="DC-OSAKA", lines=LEGO))
+
+
+def test_delivering_before_shipping_is_refused() -> None:
+    order = accepted_order()
+    with pytest.raises(InvariantViolation, match="cannot be delivered"):
+        order.apply(ev.ShipmentDelivered(at=NOW, fulfillment_order_id="W-1-F1", tracking_number="Y1"))
+
+
+def test_shipping_twice_is_refused() -> None:
+    order = accepted_order()
+    order.apply(ev.ShipmentShipped(at=NOW, fulfillment_order_id="W-1-F1", carrier="yamato", tracking_number="Y1"))
+    with pytest.raises(InvariantViolation, match="cannot ship again"):
+        order.apply(ev.ShipmentShipped(at=NOW, fulfillment_order_id="W-1-F1", carrier="yamato", tracking_number="Y1"))
+
+
+def test_events_round_trip_through_json_for_the_history_and_read_model() -> None:
+    event = ev.PaymentAuthorized(at=NOW, authorization_id="auth_1", amount=Decimal("12.50"))
+    assert ev.EVENT_ADAPTER.validate_json(ev.EVENT_ADAPTER.dump_json(event)) == event
+    assert "12.50" in ev.describe(event)
+
+
+def test_checkout_refuses_duplicate_skus_pickup_without_store_and_too_precise_prices() -> None:
+    line = {"sku": "A", "quantity": 1, "unit_price": "100"}
+    with pytest.raises(ValidationError, match="one line only"):
+        place_order(lines=[line, line])
+    with pytest.raises(ValidationError, match="pickup_location_id"):
+        place_order(delivery_method="pickup")
+    with pytest.raises(ValidationError, match="more decimals than JPY"):
+        place_order(lines=[{"sku": "A", "quantity": 1, "unit_price": "100.5"}])
+    with pytest.raises(ValidationError):
+        place_order(lines=[{"sku": "A", "quantity": 0, "unit_price": "100"}])
+    assert place_order(currency="USD", lines=[{"sku": "A", "quantity": 3, "unit_price": "1.10"}]).total == Decimal(
+        "3.30"
+    )
+    assert checkout_body()["order_id"].startswith("T-")
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["capture", "void", "ship", "deliver"]), st.integers(min_value=1, max_value=30000)),
+        max_size=12,
+    )
+)
+def test_no_sequence_of_events_breaks_the_money_or_quantity_invariants(steps: list[tuple[str, int]]) -> None:
+    # given an accepted order, when any sequence of events is offered, refused ones change nothing
+    order = accepted_order()
+    for n, (kind, amount) in enumerate(steps):
+        event: ev.OrderEvent
+        match kind:
+            case "capture":
+                event = ev.PaymentCaptured(
+                    at=NOW, transaction_id=f"c{n}", fulfillment_order_id="W-1-F1", amount=Decimal(amount)
+                )
+            case "void":
+                event = ev.AuthorizationVoided(at=NOW, authorization_id="auth_1", amount=Decimal(amount))
+            case "ship":
+                event = ev.ShipmentShipped(at=NOW, fulfillment_order_id="W-1-F1", carrier="y", tracking_number="Y")
+            case _:
+                event = ev.ShipmentDelivered(at=NOW, fulfillment_order_id="W-1-F1", tracking_number="Y")
+        before = order.model_copy(deep=True)
+        try:
+            order.apply(event)
+        except InvariantViolation:
+            assert order == before
+    # then the invariants hold
+    p = order.payment
+    assert p.captured + p.voided <= p.authorized
+    assert p.refunded <= p.captured
+    for line in order.lines:
+        assert line.ordered == line.canceled + line.allocated + line.unallocated
+        assert line.returned <= line.delivered <= line.shipped <= line.allocated

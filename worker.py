@@ -1,0 +1,137 @@
+"""The one place that wires dependencies and runs the order worker."""
+
+import asyncio
+import gc
+import os
+import signal
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.allocation import AllocationActivities
+from activities.logging_interceptor import LogContextInterceptor
+from activities.payments import PaymentActivities
+from activities.projection import ProjectionActivities
+from activities.reference import naive_step
+from activities.shipment import ShipmentActivities
+from integrations.payments import SimulatedGateway
+from integrations.warehouse import HttpWarehouseClient
+from starter.logs import configure_logging
+from starter.settings import Settings, get_settings
+from starter.temporal import connect
+from store.db import make_engine
+from store.inventory import InventoryRepository
+from store.read_model import OrderProjection
+from workflows.order import OrderWorkflow
+from workflows.reference import FloorWorkflow, NaiveWorkflow
+
+# Our own packages and heavy libraries are loaded once, outside the sandbox: re-importing them
+# for every workflow run costs memory and time, and they hold no workflow state.
+PASSTHROUGH = ("domain", "activities", "integrations", "store", "workflows.messages", "workflows.search_attributes")
+PASSTHROUGH_LIBRARIES = ("pydantic", "pydantic_core", "sqlalchemy", "structlog", "httpx", "annotated_types")
+
+ACTIVITY_THREADS = 64
+
+
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH, *PASSTHROUGH_LIBRARIES)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+def build_activities(settings: Settings, engine: Engine) -> list[Callable[..., Any]]:
+    inventory = InventoryRepository(engine)
+    payments = PaymentActivities(SimulatedGateway(engine, latency_ms=settings.gateway_latency_ms))
+    allocation = AllocationActivities(inventory, HttpWarehouseClient(settings.warehouse_target))
+    shipment = ShipmentActivities(inventory, payments)
+    projection = ProjectionActivities(OrderProjection(engine))
+    return [
+        payments.authorize,
+        payments.void,
+        allocation.allocate,
+        allocation.release,
+        shipment.settle,
+        projection.project,
+    ]
+
+
+def build_worker(client: Client, settings: Settings, engine: Engine, executor: ThreadPoolExecutor) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[OrderWorkflow],
+        activities=build_activities(settings, engine),
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_THREADS,
+        max_concurrent_local_activities=ACTIVITY_THREADS,
+        workflow_runner=sandbox_runner(),
+        interceptors=[LogContextInterceptor()],
+    )
+
+
+def build_reference_worker(client: Client, task_queue: str, executor: ThreadPoolExecutor) -> Worker:
+    """The benchmark's floor and naive workloads, on the same worker settings as the order worker."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[FloorWorkflow, NaiveWorkflow],
+        activities=[naive_step],
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_THREADS,
+        max_concurrent_local_activities=ACTIVITY_THREADS,
+        workflow_runner=sandbox_runner(),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    log = structlog.get_logger()
+    engine = make_engine(settings.require_database_url(), pool_size=ACTIVITY_THREADS // 2)
+    client = await connect(settings.temporal_target, settings.temporal_namespace)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = build_worker(client, settings, engine, executor)
+        log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_target)
+        await worker.run()
+    engine.dispose()
+
+
+async def run_reference_worker(settings: Settings, task_queue: str) -> None:
+    client = await connect(settings.temporal_target, settings.temporal_namespace)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        await build_reference_worker(client, task_queue, executor).run()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(reference_task_queue: str | None = None) -> None:
+    """Run the order worker, or with a task queue the benchmark's reference worker, until stopped."""
+    settings = get_settings()
+    configure_logging(settings.log_json, settings.log_level)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: finish in-flight tasks, then exit
+    rc = 0
+    try:
+        if reference_task_queue:
+            asyncio.run(run_reference_worker(settings, reference_task_queue))
+        else:
+            asyncio.run(run_worker(settings))
+    except KeyboardInterrupt:
+        pass
+    except Exception:
+        structlog.get_logger().exception("worker failed")
+        rc = 1
+    gc.collect()  # the SDK's runtime must be dropped before interpreter shutdown (sdk-python #300)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Deterministic orchestration: the order workflow and what it exchanges with its callers."""
