@@ -27,6 +27,11 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/pytest -q
 
+# Figures for the benchmark issue: orders/s against the Temporal floor and a naive design, in one run.
+BENCH_ARGS ?= --orders 300 --concurrency 30 --scale 10,30,60 --out bench-out
+bench: $(STAMP)
+	$(BIN)/oms bench $(BENCH_ARGS)
+
 db-tests: $(STAMP)
 	$(BIN)/pytest -q -m db
 

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.allocation import AllocationActivities
@@ -46,6 +46,13 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """The sandbox re-imports the workflow module and proxies every call for each run: a third of the
+    worker's CPU per order in the benchmark's profile. Tests and replays always run sandboxed, so a
+    non-deterministic call fails the suite; production workers may skip it (OMS_WORKFLOW_SANDBOX=false)."""
+    return sandbox_runner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+
+
 def build_activities(settings: Settings, engine: Engine) -> list[Callable[..., Any]]:
     inventory = InventoryRepository(engine)
     payments = PaymentActivities(SimulatedGateway(engine, latency_ms=settings.gateway_latency_ms))
@@ -71,12 +78,12 @@ def build_worker(client: Client, settings: Settings, engine: Engine, executor: T
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         max_concurrent_local_activities=ACTIVITY_THREADS,
-        workflow_runner=sandbox_runner(),
         interceptors=[LogContextInterceptor()],
+        workflow_runner=workflow_runner(settings),
     )
 
 
-def build_reference_worker(client: Client, task_queue: str, executor: ThreadPoolExecutor) -> Worker:
+def build_reference_worker(client: Client, settings: Settings, task_queue: str, executor: ThreadPoolExecutor) -> Worker:
     """The benchmark's floor and naive workloads, on the same worker settings as the order worker."""
     return Worker(
         client,
@@ -86,7 +93,7 @@ def build_reference_worker(client: Client, task_queue: str, executor: ThreadPool
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         max_concurrent_local_activities=ACTIVITY_THREADS,
-        workflow_runner=sandbox_runner(),
+        workflow_runner=workflow_runner(settings),
     )
 
 
@@ -104,7 +111,7 @@ async def run_worker(settings: Settings) -> None:
 async def run_reference_worker(settings: Settings, task_queue: str) -> None:
     client = await connect(settings.temporal_target, settings.temporal_namespace)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        await build_reference_worker(client, task_queue, executor).run()
+        await build_reference_worker(client, settings, task_queue, executor).run()
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -171,6 +171,19 @@ class SimulatedGateway:
             ).mappings()
             return [GatewayTransaction.model_validate(dict(r)) for r in rows]
 
+    # -- back-office reads -----------------------------------------------------------------------
+    def transactions_for_order(self, order_id: str) -> list[GatewayTransaction]:
+        """Every transaction of one order, oldest first, for agents and operators looking at the ledger.
+
+        The order id is the merchant reference its authorization was made with, and captures, voids and
+        refunds inherit their parent's reference, so this indexed column finds all of them exactly;
+        idempotency keys (`order-<order id>:<step>:<n>`) would need parsing, and `order-W-1` is a prefix of
+        `order-W-10`. No simulated latency: this is a reporting read of our ledger, not a gateway call.
+        """
+        stmt = select(gt).where(gt.c.merchant_reference == order_id).order_by(gt.c.created_at, gt.c.id)
+        with self._transaction() as conn:
+            return [GatewayTransaction.model_validate(dict(r)) for r in conn.execute(stmt).mappings()]
+
     # -- simulation ------------------------------------------------------------------------------
     def _network(self) -> None:
         if self._latency_ms > 0:

@@ -7,10 +7,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
 
+from starter.client import Line, OmsApiError, OmsClient, OmsUnreachable
 from starter.settings import get_settings
 
 SAMPLE_ORDER: dict[str, Any] = {
@@ -68,6 +69,7 @@ def _bench(args: argparse.Namespace) -> int:
         window_s=args.window,
         scale=[int(level) for level in args.scale.split(",")] if args.scale else [],
         cancels=args.cancels,
+        profile=args.profile,
     )
     result = bench(options)
     print(render(result))
@@ -126,44 +128,194 @@ def _replay(args: argparse.Namespace) -> int:
     return 1
 
 
-def _client(args: argparse.Namespace) -> httpx.Client:
-    token = args.token or os.environ.get("OMS_TOKEN", "dev-agent")
-    base = args.api or get_settings().own_api_url
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+# -- commands that act through the HTTP API (the calls themselves are in starter/client.py) ---------
+DEFAULT_TOKEN = "dev-agent"  # the development agent token (settings.DEV_TOKENS); never valid in production
+
+ApiCall = Callable[[argparse.Namespace, OmsClient], object]
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-def _print(response: httpx.Response) -> int:
+class UsageError(Exception):
+    """The command cannot be sent as given; nothing reached the API."""
+
+
+def _call_api(args: argparse.Namespace, call: ApiCall, transport: httpx.BaseTransport | None) -> int:
+    """Run one API command: its answer as JSON on stdout, or `error <status>: <detail>` on stderr and exit 1."""
+    token = args.token or os.environ.get("OMS_TOKEN") or DEFAULT_TOKEN
+    base_url = args.api_url or get_settings().own_api_url
     try:
-        print(json.dumps(response.json(), indent=2, ensure_ascii=False))
-    except ValueError:
-        print(response.text)
-    return 0 if response.is_success else 1
+        with OmsClient(base_url, token, transport=transport) as client:
+            answer = call(args, client)
+    except OmsApiError as err:
+        print(f"error {err.status}: {err.detail}", file=sys.stderr)
+        return 1
+    except OmsUnreachable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(answer, indent=2, ensure_ascii=False))
+    return 0
 
 
-def _order_place(args: argparse.Namespace) -> int:
-    body = json.loads(Path(args.file).read_text()) if args.file else dict(SAMPLE_ORDER)
+def _line(text: str) -> Line:
+    """`SKU:QTY` (the SKU may itself hold colons; the quantity is after the last one)."""
+    sku, sep, quantity = text.rpartition(":")
+    if not sep or not sku or not quantity.isdigit() or int(quantity) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SKU:QTY with a positive whole quantity")
+    return Line(sku, int(quantity))
+
+
+def _checkout_body(args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        body: dict[str, Any] = json.loads(Path(args.file).read_text()) if args.file else dict(SAMPLE_ORDER)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot read a JSON checkout body from {args.file}: {err}") from err
     if args.order_id:
         body["order_id"] = args.order_id
     if "order_id" not in body:
-        print("give an order id (--order-id) or a file with one", file=sys.stderr)
-        return 2
+        raise UsageError("give an order id (--order-id) or a file with one")
     if args.payment_token:
         body["payment"] = {"method": "card", "token": args.payment_token}
-    with _client(args) as client:
-        return _print(client.post("/v1/orders", json=body))
+    return body
 
 
-def _order_show(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        return _print(client.get(f"/v1/orders/{args.order_id}"))
+def _order_place(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.place_order(_checkout_body(args))
 
 
-def _order_list(args: argparse.Namespace) -> int:
-    params = {
-        k: v for k, v in (("customer_id", args.customer), ("status", args.status), ("channel", args.channel)) if v
-    }
-    with _client(args) as client:
-        return _print(client.get("/v1/orders", params=params))
+def _order_show(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.get_order(args.order_id)
+
+
+def _order_list(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.search_orders(customer_id=args.customer, status=args.status, channel=args.channel)
+
+
+def _order_cancel(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.cancel_order(args.order_id, args.reason, args.lines)
+
+
+def _order_return(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.request_return(args.order_id, args.lines, args.reason, args.method, args.location)
+
+
+def _order_appease(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.grant_appeasement(args.order_id, args.amount, args.reason)
+
+
+def _order_payments(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.payments(args.order_id)
+
+
+def _inventory_adjust(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.adjust_inventory(
+        args.location,
+        args.sku,
+        delta=args.delta,
+        on_hand=args.on_hand,
+        reason=args.reason,
+        adjustment_id=args.adjustment_id,
+    )
+
+
+def _inventory_availability(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.availability(args.skus, args.latitude, args.longitude, args.channel)
+
+
+def _locations(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.locations()
+
+
+def _api_options() -> argparse.ArgumentParser:
+    """--api-url and --token, shared by every command that talks to the API."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--api-url", "--api", dest="api_url", help="API base URL (default from OMS_API_URL or OMS_API_PORT)"
+    )
+    common.add_argument("--token", help=f"bearer token (default OMS_TOKEN, else {DEFAULT_TOKEN})")
+    return common
+
+
+def _api_command(sub: SubParsers, name: str, call: ApiCall, help: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help, parents=[_api_options()])
+    p.set_defaults(api_call=call)
+    return p
+
+
+def _add_order_commands(sub: SubParsers) -> None:
+    order = sub.add_parser("order", help="act on orders through the API").add_subparsers(dest="action", required=True)
+    place = _api_command(order, "place", _order_place, "place an order (a sample one unless --file is given)")
+    place.add_argument("--order-id")
+    place.add_argument("--file", help="a JSON checkout body as API.md describes")
+    place.add_argument("--payment-token", help="tok_visa, tok_decline or tok_flaky")
+    _api_command(order, "show", _order_show, "show an order's summary").add_argument("order_id")
+    listing = _api_command(order, "list", _order_list, "search orders")
+    listing.add_argument("--customer")
+    listing.add_argument("--status")
+    listing.add_argument("--channel")
+
+    lines_help = "SKU:QTY, repeatable (--line A:1 --line B:2 or --line A:1 B:2)"
+    cancel = _api_command(order, "cancel", _order_cancel, "cancel lines, or everything still cancelable")
+    cancel.add_argument("order_id")
+    cancel.add_argument(
+        "--line",
+        dest="lines",
+        type=_line,
+        action="extend",
+        nargs="+",
+        metavar="SKU:QTY",
+        help=f"{lines_help}; omit: all",
+    )
+    cancel.add_argument("--reason", required=True)
+    ret = _api_command(order, "return", _order_return, "return delivered units by mail or at a store")
+    ret.add_argument("order_id")
+    ret.add_argument(
+        "--line",
+        dest="lines",
+        type=_line,
+        action="extend",
+        nargs="+",
+        metavar="SKU:QTY",
+        required=True,
+        help=lines_help,
+    )
+    ret.add_argument("--reason", required=True)
+    ret.add_argument("--method", choices=["mail", "in_store"], default="mail")
+    ret.add_argument("--location", help="the store an in_store return is brought to")
+    appease = _api_command(order, "appease", _order_appease, "refund part of what was captured (agent)")
+    appease.add_argument("order_id")
+    appease.add_argument("--amount", required=True, help="a decimal amount in the order's currency, e.g. 500")
+    appease.add_argument("--reason", required=True)
+    payments = _api_command(order, "payments", _order_payments, "the payment gateway's transactions for an order")
+    payments.add_argument("order_id")
+
+
+def _add_inventory_commands(sub: SubParsers) -> None:
+    inventory = sub.add_parser("inventory", help="stock levels through the API").add_subparsers(
+        dest="action", required=True
+    )
+    adjust = _api_command(
+        inventory, "adjust", _inventory_adjust, "receive, remove or count stock (operator or partner token)"
+    )
+    adjust.add_argument("--location", required=True)
+    adjust.add_argument("--sku", required=True)
+    how = adjust.add_mutually_exclusive_group(required=True)
+    how.add_argument("--delta", type=int, help="units to add (a receipt) or, when negative, remove")
+    how.add_argument("--on-hand", type=int, help="the counted units on hand")
+    adjust.add_argument("--reason")
+    adjust.add_argument("--adjustment-id", help="idempotency key: repeating the command changes nothing twice")
+    available = _api_command(
+        inventory, "availability", _inventory_availability, "available to sell per location and in total"
+    )
+    available.add_argument(
+        "--sku", dest="skus", action="extend", nargs="+", metavar="SKU", required=True, help="repeatable"
+    )
+    available.add_argument("--latitude", type=float)
+    available.add_argument("--longitude", type=float)
+    available.add_argument("--channel", help="only the locations that serve this channel")
+    _api_command(sub, "locations", _locations, "fulfillment locations: kind, position, capabilities, capacity")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,35 +341,29 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--window", type=float, default=2.0, help="return window in seconds")
     bench.add_argument("--scale", default="", help="also run these concurrency levels, e.g. 10,25,50")
     bench.add_argument("--cancels", type=int, default=50, help="orders placed and canceled to time the cancel update")
+    bench.add_argument("--profile", action="store_true", help="sample the worker with py-spy during the oms workload")
     bench.add_argument("--out", default="bench-out", help="folder for bench.json and bench.png")
     add("api", _api, "run the HTTP API")
     add("simulators", _simulators, "run the warehouse and carrier simulators")
     add("migrate", _migrate, "migrate the database in OMS_DATABASE_URL")
     add("replay", _replay, "replay a live order's history against this code").add_argument("order_id")
-
-    order = sub.add_parser("order", help="act on orders through the API").add_subparsers(dest="action", required=True)
-    place = order.add_parser("place", help="place an order (a sample one unless --file is given)")
-    place.set_defaults(handler=_order_place)
-    place.add_argument("--order-id")
-    place.add_argument("--file", help="a JSON checkout body as API.md describes")
-    place.add_argument("--payment-token", help="tok_visa, tok_decline or tok_flaky")
-    show = order.add_parser("show", help="show an order's summary")
-    show.set_defaults(handler=_order_show)
-    show.add_argument("order_id")
-    listing = order.add_parser("list", help="search orders")
-    listing.set_defaults(handler=_order_list)
-    listing.add_argument("--customer")
-    listing.add_argument("--status")
-    listing.add_argument("--channel")
-    for p in (place, show, listing):
-        p.add_argument("--api", help="API base URL (default from OMS_API_URL or OMS_API_PORT)")
-        p.add_argument("--token", help="bearer token (default OMS_TOKEN or dev-agent)")
+    _add_order_commands(sub)
+    _add_inventory_commands(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def run(argv: Sequence[str] | None = None, transport: httpx.BaseTransport | None = None) -> int:
+    """Parse and run one command; `transport` lets tests stand in for the API."""
     args = build_parser().parse_args(argv)
-    rc = args.handler(args)
+    call: ApiCall | None = getattr(args, "api_call", None)
+    if call is not None:
+        return _call_api(args, call, transport)
+    rc: int = args.handler(args)
+    return rc
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    rc = run(argv)
     gc.collect()  # drop any Temporal runtime before interpreter shutdown (sdk-python #300)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -52,13 +52,24 @@ class Settings(BaseSettings):
     simulate_delay: float = 2.0
     return_window: str = "P30D"
     gateway_latency_ms: int = 30
+    # availability below this many units (in total, and per location) shows as low_stock
+    low_stock_threshold: int = 5
     log_json: bool = False
+    # the workflow sandbox guards determinism at a cost in CPU per order; see worker.workflow_runner
+    workflow_sandbox: bool = False
     log_level: str = "INFO"
 
     @field_validator("return_window")
     @classmethod
     def _valid_window(cls, value: str) -> str:
         parse_duration(value)
+        return value
+
+    @field_validator("low_stock_threshold")
+    @classmethod
+    def _valid_threshold(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("OMS_LOW_STOCK_THRESHOLD is a number of units, 0 or more")
         return value
 
     @field_validator("simulate")

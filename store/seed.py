@@ -6,7 +6,7 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert
 
 from store.inventory import InventoryRepository
-from store.tables import locations, products
+from store.tables import location_group_members, location_groups, locations, products
 
 DEMO_LOCATIONS = [
     ("DC-TOKYO", "Tokyo distribution centre", "distribution_center", 35.6285, 139.7774, ["ship", "same_day"], 5000),
@@ -23,6 +23,18 @@ DEMO_LOCATIONS = [
         ["ship", "personalization"],
         50,
     ),
+]
+
+# Location groups: which locations sell to which channel (id, name, channel, location kinds in it).
+# Online channels see the whole network (DCs, drop-ship partners and stores shipping from the shelf);
+# the store channel (a clerk selling in a shop) sees the stores.
+_ONLINE = frozenset({"warehouse", "distribution_center", "dropship", "store"})
+DEMO_GROUPS = [
+    ("NET-WEB", "Web storefront network", "web", _ONLINE),
+    ("NET-APP", "App network", "app", _ONLINE),
+    ("NET-AGENT", "Customer service network", "agent", _ONLINE),
+    ("NET-B2B", "B2B network", "b2b", _ONLINE),
+    ("NET-STORE", "Stores", "store", frozenset({"store"})),
 ]
 
 DEMO_PRODUCTS = [
@@ -44,7 +56,11 @@ DEMO_STOCK = {
 
 
 def seed_demo(engine: Engine) -> None:
-    """Insert the demo data where it is missing; never overwrites stock that has moved since."""
+    """Insert the demo data where it is missing; never overwrites stock that has moved since.
+
+    Runs at every start: locations, groups, memberships and products are inserted only when missing, and
+    stock only for a location/SKU without a level (recorded in the ledger as its initial receipt).
+    """
     with engine.begin() as conn:
         for loc_id, name, kind, lat, lon, caps, capacity in DEMO_LOCATIONS:
             conn.execute(
@@ -60,6 +76,17 @@ def seed_demo(engine: Engine) -> None:
                 )
                 .on_conflict_do_nothing()
             )
+        for group_id, name, channel, kinds in DEMO_GROUPS:
+            conn.execute(
+                insert(location_groups).values(id=group_id, name=name, channel=channel).on_conflict_do_nothing()
+            )
+            for loc_id, _, kind, *_ in DEMO_LOCATIONS:
+                if kind in kinds:
+                    conn.execute(
+                        insert(location_group_members)
+                        .values(group_id=group_id, location_id=loc_id)
+                        .on_conflict_do_nothing()
+                    )
         for sku, name, price in DEMO_PRODUCTS:
             conn.execute(
                 insert(products).values(sku=sku, name=name, unit_price=price, currency="JPY").on_conflict_do_nothing()

@@ -88,9 +88,58 @@ reservations = Table(
     Column("status", String(16), nullable=False, server_default="reserved"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     _now(),
+    # a hold that lapses unless confirmed (held orders); NULL holds until released or shipped
+    Column("expires_at", DateTime(timezone=True)),
     UniqueConstraint("order_id", "sku", "location_id", name="order_sku_location"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
-    CheckConstraint("status in ('reserved','released','shipped')", name="status"),
+    CheckConstraint("status in ('reserved','released','shipped','expired')", name="status"),
+)
+
+Index(
+    "ix_reservations_expiring",
+    reservations.c.expires_at,
+    postgresql_where=(reservations.c.status == "reserved") & reservations.c.expires_at.is_not(None),
+)
+
+MOVEMENT_KINDS = ("receipt", "adjustment", "reservation", "release", "shipment", "return_restock", "expiry")
+
+# The inventory ledger: every change of on_hand or reserved, written in the transaction that makes it,
+# so the sum of a location/SKU's deltas is its level.
+inventory_movements = Table(
+    "inventory_movements",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("location_id", String(64), ForeignKey("locations.id"), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("on_hand_delta", Integer, nullable=False, server_default="0"),
+    Column("reserved_delta", Integer, nullable=False, server_default="0"),
+    Column("reason", Text, nullable=False, server_default=""),
+    # what caused it: an order id, fulfillment order id, return id or adjustment id
+    Column("reference", String(200)),
+    # the caller's idempotency key: a repeated call with the same key changes nothing
+    Column("movement_key", String(240), unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("kind in (" + ",".join(f"'{k}'" for k in MOVEMENT_KINDS) + ")", name="kind"),
+)
+
+Index("ix_inventory_movements_location_sku", inventory_movements.c.location_id, inventory_movements.c.sku)
+Index("ix_inventory_movements_reference", inventory_movements.c.reference)
+
+# Which locations sell to which channel: web/app/agent/b2b see the whole network, the store channel the stores.
+location_groups = Table(
+    "location_groups",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("channel", String(16), nullable=False, index=True),
+)
+
+location_group_members = Table(
+    "location_group_members",
+    metadata,
+    Column("group_id", String(64), ForeignKey("location_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("location_id", String(64), ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True),
 )
 
 # -- order read model (a projection of the workflows' events) ---------------------------------

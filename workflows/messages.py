@@ -63,3 +63,60 @@ class OrderOutcome(BaseModel):
     order_id: str
     status: str
     events: int
+
+
+RETURN_UPDATE = "request_return"
+APPEASEMENT_UPDATE = "grant_appeasement"
+RETURN_SIGNAL = "return_event"
+
+
+def return_id_for(order_id: str, n: int) -> str:
+    return f"{order_id}-R{n}"
+
+
+def order_of_return(return_id: str) -> str | None:
+    """Return ids carry their order id, like fulfillment order ids, so a location's event finds its order."""
+    order_id, sep, n = return_id.rpartition("-R")
+    return order_id if sep and order_id and n.isdigit() else None
+
+
+class ReturnRequest(BaseModel):
+    """Return delivered units: by mail with a generated label, or dropped off at a store."""
+
+    lines: list[SkuQuantity] = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=500)
+    method: Literal["mail", "in_store"] = "mail"
+    location_id: str | None = None
+    actor: str
+
+
+class ReturnResult(BaseModel):
+    return_id: str
+    rma: str
+    label: str | None
+    location_id: str
+    refund_estimate: Decimal
+
+
+class ReturnedUnits(BaseModel):
+    sku: str
+    quantity: int = Field(gt=0)
+    condition: Literal["resellable", "damaged"]
+
+
+class ReturnEvent(BaseModel):
+    return_id: str
+    event: Literal["received"]
+    lines: list[ReturnedUnits] = Field(min_length=1)
+
+
+class AppeasementRequest(BaseModel):
+    amount: Decimal = Field(gt=0)
+    reason: str = Field(min_length=1, max_length=500)
+    actor: str
+
+
+class AppeasementResult(BaseModel):
+    order_id: str
+    refunded: Decimal
+    refundable_left: Decimal

@@ -1,11 +1,12 @@
-"""Checkout and order reads."""
+"""Checkout, order reads, and the agent and customer actions on an order (cancel, return, appeasement)."""
 
-from typing import Annotated, Any, TypeVar
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
@@ -17,19 +18,28 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.models import PlaceOrder, SkuQuantity
+from domain.money import quantize
+from integrations.payments import GatewayUnavailable
 from starter.api.auth import Principal, require
 from starter.api.deps import Services
+from starter.api.payments import PaymentTransaction, order_transactions
 from store.read_model import OrderListItem, OrderSummary
 from workflows import search_attributes as sa
 from workflows.messages import (
+    APPEASEMENT_UPDATE,
     CANCEL_UPDATE,
     CHECKOUT_UPDATE,
     ORDER_WORKFLOW,
+    RETURN_UPDATE,
+    AppeasementRequest,
+    AppeasementResult,
     CancelRequest,
     CancelResult,
     CheckoutResult,
     OrderInput,
     OrderOutcome,
+    ReturnRequest,
+    ReturnResult,
     workflow_id_for,
 )
 
@@ -134,8 +144,14 @@ async def cancel_order(
 async def order_update(
     svc: Services, who: Principal, order_id: str, name: str, request: BaseModel, result_type: type[T]
 ) -> T:
-    """Run an update on the order's workflow: 409 with the workflow's reason when it refuses."""
+    """Run an update on the order's workflow: 404 unless `who` may see the order, 409 with the workflow's
+    reason when it refuses."""
     _summary_or_404(svc, who, order_id)
+    return await _run_update(svc, order_id, name, request, result_type)
+
+
+async def _run_update(svc: Services, order_id: str, name: str, request: BaseModel, result_type: type[T]) -> T:
+    """The update itself, for callers that have checked the order already."""
     handle = svc.client.get_workflow_handle(workflow_id_for(order_id))
     try:
         result: T = await handle.execute_update(name, request, result_type=result_type)
@@ -147,6 +163,84 @@ async def order_update(
         if err.status == RPCStatusCode.NOT_FOUND:
             raise HTTPException(409, f"order {order_id} is closed and can no longer change") from err
         raise
+
+
+class ReturnBody(BaseModel):
+    lines: list[SkuQuantity] = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=500)
+    method: Literal["mail", "in_store"] = "mail"
+    location_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="the store a return in_store is dropped off at"
+    )
+
+    @field_validator("lines")
+    @classmethod
+    def _unique_skus(cls, lines: list[SkuQuantity]) -> list[SkuQuantity]:
+        # Two lines of one SKU would be checked against "delivered" one at a time and could overdraw it.
+        skus = [line.sku for line in lines]
+        if len(set(skus)) != len(skus):
+            raise ValueError("each sku may appear on one line only; add up the quantities")
+        return lines
+
+    @model_validator(mode="after")
+    def _in_store_needs_location(self) -> Self:
+        if self.method == "in_store" and not self.location_id:
+            raise ValueError("method 'in_store' needs location_id, the store the units are brought to")
+        return self
+
+
+@router.post(
+    "/{order_id}/returns",
+    status_code=201,
+    responses={
+        404: {"description": "no such order (or, to a customer, not theirs)"},
+        409: {"description": "refused, with the reason (outside the return window, more than delivered)"},
+    },
+)
+async def request_return(
+    order_id: str, body: ReturnBody, svc: Svc, who: Principal = require("agent", "customer")
+) -> ReturnResult:
+    """Return delivered units by mail (a label is generated) or at a store; the refund follows receipt."""
+    request = ReturnRequest(
+        lines=body.lines, reason=body.reason, method=body.method, location_id=body.location_id, actor=who.actor
+    )
+    return await order_update(svc, who, order_id, RETURN_UPDATE, request, ReturnResult)
+
+
+class AppeasementBody(BaseModel):
+    amount: Decimal = Field(gt=0, max_digits=14, description="a decimal string in the order's currency")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post(
+    "/{order_id}/appeasements",
+    responses={404: {"description": "no such order"}, 409: {"description": "refused: more than is left to refund"}},
+)
+async def grant_appeasement(
+    order_id: str, body: AppeasementBody, svc: Svc, who: Principal = require("agent")
+) -> AppeasementResult:
+    """Refund part of what was captured as a goodwill gesture; the order's lines are untouched."""
+    summary = _summary_or_404(svc, who, order_id)
+    # The currency is known only here, so "500.5 JPY" is an invalid body (422), not a refusal by the order;
+    # "500.00" is the same 500 yen and reaches the order in the currency's own form.
+    amount = quantize(body.amount, summary.currency)
+    if amount != body.amount:
+        raise HTTPException(422, f"amount {body.amount} has more decimals than {summary.currency} allows")
+    request = AppeasementRequest(amount=amount, reason=body.reason, actor=who.actor)
+    return await _run_update(svc, order_id, APPEASEMENT_UPDATE, request, AppeasementResult)
+
+
+@router.get(
+    "/{order_id}/payments",
+    responses={404: {"description": "no such order"}, 503: {"description": "the payment ledger cannot be read now"}},
+)
+def order_payments(order_id: str, svc: Svc, who: Principal = require("agent", "operator")) -> list[PaymentTransaction]:
+    """The payment gateway's transactions for the order, oldest first: authorizations, captures, voids, refunds."""
+    _summary_or_404(svc, who, order_id)
+    try:
+        return order_transactions(svc.engine, order_id)
+    except GatewayUnavailable as err:
+        raise HTTPException(503, f"the payment ledger cannot be read now: {err}") from err
 
 
 def _summary_or_404(svc: Services, who: Principal, order_id: str) -> OrderSummary:

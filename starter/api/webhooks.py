@@ -6,7 +6,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.contracts import order_of_fulfillment_order
 from starter.api.auth import Principal, require
 from starter.api.orders import Svc
-from workflows.messages import CARRIER_SIGNAL, WAREHOUSE_SIGNAL, CarrierEvent, WarehouseEvent, workflow_id_for
+from workflows.messages import (
+    CARRIER_SIGNAL,
+    RETURN_SIGNAL,
+    WAREHOUSE_SIGNAL,
+    CarrierEvent,
+    ReturnEvent,
+    WarehouseEvent,
+    order_of_return,
+    workflow_id_for,
+)
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -42,4 +51,18 @@ async def carrier(event: CarrierEvent, svc: Svc, who: Principal = require("partn
     order_id, _ = found
     if event.event == "delivered":
         await _signal(svc, order_id, CARRIER_SIGNAL, event)
+    return {"status": "accepted", "order_id": order_id}
+
+
+@router.post(
+    "/returns",
+    status_code=202,
+    responses={404: {"description": "no order for this return id"}, 409: {"description": "the order has closed"}},
+)
+async def returns(event: ReturnEvent, svc: Svc, who: Principal = require("partner")) -> dict[str, str]:
+    """A return reached a warehouse or store: the order records what came back and in what condition."""
+    order_id = order_of_return(event.return_id)
+    if order_id is None:
+        raise HTTPException(404, f"no return {event.return_id}")
+    await _signal(svc, order_id, RETURN_SIGNAL, event)
     return {"status": "accepted", "order_id": order_id}

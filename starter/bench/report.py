@@ -80,6 +80,10 @@ def render(result: dict[str, Any]) -> str:
         lines += [
             f"    {s['concurrency']:>5} → {s['orders_per_s']:>8}  {s['checkout_p99_ms']:>8}" for s in result["scaling"]
         ]
+    profile = result.get("worker_profile")
+    if profile:
+        owners = ", ".join(f"{k} {v}%" for k, v in list(profile["by_owner_pct"].items())[:8])
+        lines.append(f"  worker busy samples by owner (inclusive): {owners}")
     lines += ["targets:", *verdicts(result), ""]
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 """Orchestrate a benchmark run on an isolated stack started for it (free ports, temporary data)."""
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import uuid
@@ -12,6 +13,7 @@ import httpx
 
 from starter.bench import report, workloads
 from starter.bench.metrics import RssSampler, WorkloadResult, percentiles
+from starter.bench.profile import WorkerProfile
 from starter.settings import get_settings
 from starter.stack import BIN, Stack, free_port
 from starter.temporal import connect
@@ -31,6 +33,7 @@ class BenchOptions:
     window_s: float
     scale: list[int]
     cancels: int
+    profile: bool = False
 
 
 def start_stack(window_s: float, data_dir: Path) -> Stack:
@@ -73,7 +76,8 @@ async def run(options: BenchOptions, stack: Stack) -> dict[str, Any]:
         oms_driver = workloads.oms_order_driver(http, temporal, run_id, sku)
         await workloads.drive("warm-up", min(20, options.orders), options.concurrency, None, oms_driver)
 
-        with RssSampler(pids) as rss:
+        profiler = WorkerProfile(pids["worker"], options.out) if options.profile else None
+        with RssSampler(pids) as rss, profiler or contextlib.nullcontext():
             oms = await workloads.drive(
                 "oms",
                 options.orders,
@@ -131,6 +135,8 @@ async def run(options: BenchOptions, stack: Stack) -> dict[str, Any]:
     result = report.figures(oms, floor, naive, cancel_ms, rss.peaks_mib, scaling, half.checkout_percentiles()["p99"])
     result["half_rate_orders_per_s"] = round(half_rate, 2)
     result["window_s"] = options.window_s
+    if profiler:
+        result["worker_profile"] = profiler.summary()
     report.write(options.out, result, [oms, floor, naive])
     return result
 

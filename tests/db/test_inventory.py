@@ -14,22 +14,35 @@ from store.tables import locations
 pytestmark = pytest.mark.db
 
 
-@pytest.fixture
-def repo(engine: Engine) -> InventoryRepository:
+def add_location(
+    engine: Engine,
+    location_id: str,
+    *,
+    kind: str = "warehouse",
+    latitude: float = 35.0,
+    longitude: float = 139.0,
+    capabilities: tuple[str, ...] = ("ship",),
+) -> None:
+    """A fulfillment location for a test (left as it is when it exists)."""
     with engine.begin() as conn:
         conn.execute(
             insert(locations)
             .values(
-                id="LOC-T",
-                name="test",
-                kind="warehouse",
-                latitude=35.0,
-                longitude=139.0,
-                capabilities=["ship"],
+                id=location_id,
+                name=f"test {location_id}",
+                kind=kind,
+                latitude=latitude,
+                longitude=longitude,
+                capabilities=list(capabilities),
                 daily_capacity=100,
             )
             .on_conflict_do_nothing()
         )
+
+
+@pytest.fixture
+def repo(engine: Engine) -> InventoryRepository:
+    add_location(engine, "LOC-T")
     return InventoryRepository(engine)
 
 
@@ -101,6 +114,9 @@ def test_concurrent_orders_never_reserve_more_than_exists(repo: InventoryReposit
     assert results.count(True) == 10
     assert repo.level("LOC-T", a).reserved == 10
     assert repo.level("LOC-T", a).available == 0
+    # and so does the ledger: one reservation row per winning order
+    assert repo.ledger_agrees("LOC-T", a)
+    assert len([m for m in repo.movements("LOC-T", a) if m.kind == "reservation"]) == 10
 
 
 def test_stock_for_reports_every_location_with_its_availability(repo: InventoryRepository) -> None:
@@ -126,3 +142,33 @@ def test_a_partial_release_gives_back_only_the_quantities_asked(repo: InventoryR
     assert repo.level("LOC-T", a).reserved == 1
     assert repo.ship(order, "LOC-T") == 2
     assert (repo.level("LOC-T", a).on_hand, repo.level("LOC-T", a).reserved) == (4, 0)
+
+
+def test_a_line_released_earlier_is_reserved_again_for_real(repo: InventoryRepository) -> None:
+    # given an order that reserved 2 of 3 units and released them (a failed hand-off, say)
+    a = sku()
+    repo.set_on_hand("LOC-T", a, 3)
+    order = "RR" + a
+    assert repo.reserve(order, "LOC-T", [SkuQuantity(sku=a, quantity=2)])
+    assert repo.release(order) == 2
+    # when it is allocated to the same location again
+    assert repo.reserve(order, "LOC-T", [SkuQuantity(sku=a, quantity=3)])
+    # then the stock is held again (not taken for granted from the old row), and a further repeat holds nothing more
+    assert repo.reserve(order, "LOC-T", [SkuQuantity(sku=a, quantity=3)])
+    assert repo.reservations_of(order) == [("LOC-T", a, 3, "reserved")]
+    assert repo.level("LOC-T", a).reserved == 3
+    assert repo.ledger_agrees("LOC-T", a)
+
+
+def test_a_re_reservation_beyond_what_is_left_fails_and_keeps_the_line_released(repo: InventoryRepository) -> None:
+    # given an order that released its 2 units, which another order then took
+    a = sku()
+    repo.set_on_hand("LOC-T", a, 2)
+    assert repo.reserve("X1" + a, "LOC-T", [SkuQuantity(sku=a, quantity=2)])
+    assert repo.release("X1" + a) == 2
+    assert repo.reserve("X2" + a, "LOC-T", [SkuQuantity(sku=a, quantity=2)])
+    # when the first order tries again
+    assert not repo.reserve("X1" + a, "LOC-T", [SkuQuantity(sku=a, quantity=2)])
+    # then it holds nothing and the other order keeps its units
+    assert repo.reservations_of("X1" + a) == [("LOC-T", a, 2, "released")]
+    assert repo.level("LOC-T", a).reserved == 2

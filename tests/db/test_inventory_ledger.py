@@ -1,0 +1,619 @@
+"""The inventory ledger on real PostgreSQL: every movement is written down, keyed calls happen once,
+stock never goes negative, holds lapse, and random sequences of operations keep every invariant."""
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+
+import pytest
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import Engine, func, select, text, update
+
+from domain.models import SkuQuantity
+from store.inventory import AdjustedLevel, InventoryRepository, StockWouldGoNegative, UnknownLocation, stock_level
+from store.seed import DEMO_LOCATIONS, DEMO_STOCK, seed_demo
+from store.tables import inventory_levels, inventory_movements, reservations
+from tests.db.test_inventory import add_location
+
+pytestmark = pytest.mark.db
+
+LOC = "LED-1"
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def repo(engine: Engine) -> InventoryRepository:
+    add_location(engine, LOC)
+    return InventoryRepository(engine)
+
+
+def sku() -> str:
+    return f"SKU-{uuid.uuid4().hex[:8]}"
+
+
+def kinds(repo: InventoryRepository, sku: str, location_id: str = LOC) -> list[tuple[str, int, int]]:
+    return [(m.kind, m.on_hand_delta, m.reserved_delta) for m in repo.movements(location_id, sku)]
+
+
+def test_every_movement_writes_a_ledger_row_and_the_ledger_agrees_with_the_level(repo: InventoryRepository) -> None:
+    # given a SKU that starts with 10 units (the seed's way) and is counted at 12
+    a = sku()
+    repo.add_if_missing(LOC, a, 10)
+    repo.set_on_hand(LOC, a, 12)
+    assert repo.ledger_agrees(LOC, a)
+    # when an order reserves 5, gives 1 back, ships the other 4, stock is received, counted, restocked and held
+    assert repo.reserve("L1" + a, LOC, [SkuQuantity(sku=a, quantity=5)])
+    assert repo.release("L1" + a, [SkuQuantity(sku=a, quantity=1)]) == 1
+    assert repo.ship("L1" + a, LOC, reference="FO-L1") == 4
+    assert repo.adjust(LOC, a, delta=6, reason="delivery", reference="PO-7").on_hand == 14
+    assert repo.adjust(LOC, a, on_hand=13, reason="cycle count", reference="CC-1").on_hand == 13
+    assert repo.restock(LOC, a, 2, "RMA-1", key="return:RMA-1").on_hand == 15
+    assert repo.reserve("L2" + a, LOC, [SkuQuantity(sku=a, quantity=3)], expires_at=NOW - timedelta(minutes=1))
+    assert repo.expire_reservations(NOW) >= 3
+    # then each movement is one ledger row with its deltas, in order
+    assert kinds(repo, a) == [
+        ("receipt", 10, 0),
+        ("adjustment", 2, 0),
+        ("reservation", 0, 5),
+        ("release", 0, -1),
+        ("shipment", -4, -4),
+        ("receipt", 6, 0),
+        ("adjustment", -1, 0),
+        ("return_restock", 2, 0),
+        ("reservation", 0, 3),
+        ("expiry", 0, -3),
+    ]
+    # and references name what caused them
+    references = [m.reference for m in repo.movements(LOC, a)]
+    assert references[2:6] == ["L1" + a, "L1" + a, "FO-L1", "PO-7"]
+    assert references[7] == "RMA-1"
+    # and the ledger sums to the level
+    level = repo.level(LOC, a)
+    assert (level.on_hand, level.reserved) == (15, 0)
+    assert repo.ledger_totals(LOC, a) == (15, 0)
+    assert repo.ledger_agrees(LOC, a)
+    assert (LOC, a) not in repo.ledger_disagreements()
+
+
+def test_ledger_agrees_notices_a_level_changed_behind_the_ledgers_back(
+    repo: InventoryRepository, engine: Engine
+) -> None:
+    # given a SKU whose level is changed without a movement
+    a = sku()
+    repo.set_on_hand(LOC, a, 4)
+    with engine.begin() as conn:
+        conn.execute(update(inventory_levels).where(inventory_levels.c.sku == a).values(on_hand=9))
+    # then the consistency check says so
+    assert not repo.ledger_agrees(LOC, a)
+    assert (LOC, a) in repo.ledger_disagreements()
+
+
+def test_a_partial_release_retried_with_the_same_key_releases_once(repo: InventoryRepository) -> None:
+    # given an order holding 5 of a
+    a = sku()
+    repo.set_on_hand(LOC, a, 5)
+    order = "PK" + a
+    assert repo.reserve(order, LOC, [SkuQuantity(sku=a, quantity=5)])
+    # when a cancel of 2 units runs twice with the same key (a retried activity)
+    assert repo.release(order, [SkuQuantity(sku=a, quantity=2)], key=f"order-{order}:cancel:1") == 2
+    assert repo.release(order, [SkuQuantity(sku=a, quantity=2)], key=f"order-{order}:cancel:1") == 0
+    # then only 2 were released
+    assert repo.level(LOC, a).reserved == 3
+    assert repo.reservations_of(order) == [(LOC, a, 3, "reserved")]
+    # and a second cancel (another key) releases again
+    assert repo.release(order, [SkuQuantity(sku=a, quantity=2)], key=f"order-{order}:cancel:2") == 2
+    assert repo.level(LOC, a).reserved == 1
+    assert repo.ledger_agrees(LOC, a)
+
+
+def test_concurrent_releases_with_one_key_release_once(repo: InventoryRepository) -> None:
+    # given an order holding 10 units
+    a = sku()
+    repo.set_on_hand(LOC, a, 10)
+    order = "CK" + a
+    assert repo.reserve(order, LOC, [SkuQuantity(sku=a, quantity=10)])
+
+    # when 8 attempts of the same keyed partial release race
+    def attempt(_: int) -> int:
+        return repo.release(order, [SkuQuantity(sku=a, quantity=3)], key=f"{order}:cancel")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        released = list(pool.map(attempt, range(8)))
+
+    # then exactly one released its 3 units
+    assert sorted(released) == [0] * 7 + [3]
+    assert repo.level(LOC, a).reserved == 7
+    assert repo.ledger_agrees(LOC, a)
+
+
+def test_a_keyed_release_over_several_lines_writes_one_row_per_line(repo: InventoryRepository) -> None:
+    # given an order holding two SKUs
+    a, b = sku(), sku()
+    repo.set_on_hand(LOC, a, 5)
+    repo.set_on_hand(LOC, b, 5)
+    order = "ML" + a
+    assert repo.reserve(order, LOC, [SkuQuantity(sku=a, quantity=2), SkuQuantity(sku=b, quantity=2)])
+    # when everything is released under one key, twice
+    assert repo.release(order, key=f"{order}:release") == 4
+    assert repo.release(order, key=f"{order}:release") == 0
+    # then each line has its release row, with distinct keys derived from the caller's
+    keys = sorted(m.movement_key or "" for m in repo.movements(reference=order) if m.kind == "release")
+    assert keys == [f"{order}:release", f"{order}:release/2"]
+    assert repo.ledger_agrees(LOC, a) and repo.ledger_agrees(LOC, b)
+
+
+def test_an_adjustment_never_takes_stock_below_zero_or_below_what_is_reserved(repo: InventoryRepository) -> None:
+    # given 5 on hand, 3 of them reserved
+    a = sku()
+    repo.set_on_hand(LOC, a, 5)
+    assert repo.reserve("NG" + a, LOC, [SkuQuantity(sku=a, quantity=3)])
+    rows_before = len(repo.movements(LOC, a))
+    # when stock would go below what is reserved, or below zero, by a delta or by a count
+    with pytest.raises(StockWouldGoNegative, match="below the 3 unit"):
+        repo.adjust(LOC, a, delta=-3, reason="damaged", reference=None)
+    with pytest.raises(StockWouldGoNegative, match="below zero"):
+        repo.adjust(LOC, a, delta=-6, reason="damaged", reference=None)
+    with pytest.raises(StockWouldGoNegative):
+        repo.adjust(LOC, a, on_hand=2, reason="count", reference=None)
+    with pytest.raises(StockWouldGoNegative):
+        repo.set_on_hand(LOC, a, 1)
+    # then nothing changed and nothing was written down
+    level = repo.level(LOC, a)
+    assert (level.on_hand, level.reserved) == (5, 3)
+    assert len(repo.movements(LOC, a)) == rows_before
+    # while taking exactly the unreserved units is fine
+    assert repo.adjust(LOC, a, delta=-2, reason="damaged", reference=None).available == 0
+
+
+def test_a_new_sku_starts_at_zero_and_an_unknown_location_is_refused(repo: InventoryRepository) -> None:
+    # given a SKU never seen at the location
+    a = sku()
+    # when stock is received, and a count arrives for a location that does not exist
+    level = repo.adjust(LOC, a, delta=4, reason="first delivery", reference="PO-1")
+    with pytest.raises(UnknownLocation):
+        repo.adjust("NOWHERE", a, delta=4, reason="first delivery", reference="PO-1")
+    # then the SKU starts from zero, and the receipt is flagged so waiting orders can proceed
+    assert (level.on_hand, level.reserved, level.available, level.on_hand_delta) == (4, 0, 4, 4)
+    assert level.received and not level.repeated
+    assert kinds(repo, a) == [("receipt", 4, 0)]
+    # and a negative first adjustment is refused
+    with pytest.raises(StockWouldGoNegative):
+        repo.adjust(LOC, sku(), delta=-1, reason="shrink", reference=None)
+
+
+def test_an_adjustment_with_a_key_used_before_changes_nothing(repo: InventoryRepository) -> None:
+    # given a receipt of 5 keyed by its delivery
+    a = sku()
+    first = repo.adjust(LOC, a, delta=5, reason="delivery", reference="PO-9", key="po:PO-9")
+    # when the same delivery is posted again, and a count with a key is repeated after stock moved
+    again = repo.adjust(LOC, a, delta=5, reason="delivery", reference="PO-9", key="po:PO-9")
+    counted = repo.adjust(LOC, a, on_hand=5, reason="count", reference="CC-9", key="count:CC-9")
+    repo.adjust(LOC, a, delta=-1, reason="damaged", reference=None)
+    recount = repo.adjust(LOC, a, on_hand=5, reason="count", reference="CC-9", key="count:CC-9")
+    # then each key changed stock once: 5 units, less the damaged one
+    assert first.on_hand_delta == 5 and not first.repeated
+    assert again.repeated and again.on_hand_delta == 0 and again.on_hand == 5
+    assert counted.on_hand_delta == 0 and not counted.repeated
+    assert recount.repeated and recount.on_hand == 4
+    assert repo.level(LOC, a).on_hand == 4
+    # and the count that changed nothing still left its (zero) row, which is what makes its key stick
+    assert kinds(repo, a) == [("receipt", 5, 0), ("adjustment", 0, 0), ("adjustment", -1, 0)]
+    assert repo.ledger_agrees(LOC, a)
+
+
+def test_a_restock_of_a_return_is_keyed_by_the_return(repo: InventoryRepository) -> None:
+    # given a SKU with 1 unit
+    a = sku()
+    repo.set_on_hand(LOC, a, 1)
+    # when a resellable return of 2 is restocked, and the webhook repeats
+    repo.restock(LOC, a, 2, "RET-1", key="RET-1:restock")
+    repeated = repo.restock(LOC, a, 2, "RET-1", key="RET-1:restock")
+    # then 2 units came back once
+    assert repeated.repeated
+    assert repo.level(LOC, a).on_hand == 3
+    assert [m.kind for m in repo.movements(LOC, a)] == ["adjustment", "return_restock"]
+    with pytest.raises(ValueError, match="at least one"):
+        repo.restock(LOC, a, 0, "RET-1")
+
+
+def test_a_hold_lapses_unless_confirmed_and_lapsed_stock_can_be_sold_again(repo: InventoryRepository) -> None:
+    # given 6 units and three held orders: one lapsing, one lapsing but confirmed, one not due yet
+    a = sku()
+    repo.set_on_hand(LOC, a, 6)
+    lapsing, confirmed, later = "H1" + a, "H2" + a, "H3" + a
+    assert repo.reserve(lapsing, LOC, [SkuQuantity(sku=a, quantity=2)], expires_at=NOW - timedelta(seconds=1))
+    assert repo.reserve(confirmed, LOC, [SkuQuantity(sku=a, quantity=2)], expires_at=NOW - timedelta(seconds=1))
+    assert repo.reserve(later, LOC, [SkuQuantity(sku=a, quantity=2)], expires_at=NOW + timedelta(hours=1))
+    assert repo.confirm(confirmed) == 1
+    # when the expiry runs at NOW
+    released = repo.expire_reservations(NOW)
+    # then only the lapsed hold is released, with an expiry row in the ledger
+    assert released >= 2
+    assert repo.reservations_of(lapsing) == [(LOC, a, 2, "expired")]
+    assert repo.reservations_of(confirmed) == [(LOC, a, 2, "reserved")]
+    assert repo.reservations_of(later) == [(LOC, a, 2, "reserved")]
+    assert repo.level(LOC, a).reserved == 4
+    assert [m.kind for m in repo.movements(reference=lapsing)] == ["reservation", "expiry"]
+    assert repo.ledger_agrees(LOC, a)
+    # and confirming the lapsed order finds nothing held; running the expiry again releases nothing of it
+    assert repo.confirm(lapsing) == 0
+    repo.expire_reservations(NOW)
+    assert repo.level(LOC, a).reserved == 4
+    # and the order can reserve again once it comes back (its old row is taken again, for real)
+    assert repo.reserve(lapsing, LOC, [SkuQuantity(sku=a, quantity=2)])
+    assert repo.level(LOC, a).reserved == 6
+
+
+def test_an_extended_hold_lapses_at_its_new_time(repo: InventoryRepository) -> None:
+    # given a hold due in a minute, extended by an hour
+    a = sku()
+    repo.set_on_hand(LOC, a, 1)
+    order = "HX" + a
+    assert repo.reserve(order, LOC, [SkuQuantity(sku=a, quantity=1)], expires_at=NOW + timedelta(minutes=1))
+    assert repo.extend(order, NOW + timedelta(hours=1)) == 1
+    # when the expiry runs after the old time, and then after the new one
+    repo.expire_reservations(NOW + timedelta(minutes=30))
+    held_midway = repo.reservations_of(order)
+    repo.expire_reservations(NOW + timedelta(hours=2))
+    # then it was held until its new time only
+    assert held_midway == [(LOC, a, 1, "reserved")]
+    assert repo.reservations_of(order) == [(LOC, a, 1, "expired")]
+    assert repo.level(LOC, a).reserved == 0
+
+
+def test_availability_shows_levels_per_location_and_in_total_nearest_first(
+    repo: InventoryRepository, engine: Engine
+) -> None:
+    # given two locations: one near Tokyo station with 2 units, one in Osaka with 10 (3 reserved, 1 safety)
+    add_location(engine, "AV-TOKYO", latitude=35.68, longitude=139.77)
+    add_location(engine, "AV-OSAKA", latitude=34.69, longitude=135.50)
+    a, none = sku(), sku()
+    repo.set_on_hand("AV-TOKYO", a, 2)
+    repo.set_on_hand("AV-OSAKA", a, 10, safety_stock=1)
+    assert repo.reserve("AV" + a, "AV-OSAKA", [SkuQuantity(sku=a, quantity=3)])
+    # when a product page asks from near Osaka
+    answer = repo.availability([a, none, a], latitude=34.70, longitude=135.49, low_stock_threshold=5)
+    # then each SKU appears once, with its total and level, and each location its own
+    assert [s.sku for s in answer.skus] == [a, none]
+    found, missing = answer.skus
+    assert (found.available, found.level) == (8, "in_stock")
+    by_id = {loc.location_id: loc for loc in found.locations}
+    assert (by_id["AV-OSAKA"].available, by_id["AV-OSAKA"].level) == (6, "in_stock")
+    assert (by_id["AV-TOKYO"].available, by_id["AV-TOKYO"].level) == (2, "low_stock")
+    assert (by_id[LOC].available, by_id[LOC].level) == (0, "out_of_stock")
+    # and the locations come nearest first, with distances in kilometres
+    distances = [loc.distance_km or 0.0 for loc in found.locations]
+    assert distances == sorted(distances)
+    assert (by_id["AV-OSAKA"].distance_km or 0.0) < 5 < 390 < (by_id["AV-TOKYO"].distance_km or 0.0) < 420
+    # and a SKU nobody stocks is out of stock everywhere
+    assert (missing.available, missing.level) == (0, "out_of_stock")
+    assert {loc.level for loc in missing.locations} == {"out_of_stock"}
+    # and a higher threshold turns the total low
+    assert repo.availability([a], low_stock_threshold=9).skus[0].level == "low_stock"
+    assert repo.availability([a]).skus[0].locations[0].distance_km is None
+
+
+def test_stock_levels_follow_the_threshold() -> None:
+    assert [stock_level(n, 5) for n in (-1, 0, 1, 4, 5, 50)] == [
+        "out_of_stock",
+        "out_of_stock",
+        "low_stock",
+        "low_stock",
+        "in_stock",
+        "in_stock",
+    ]
+    assert stock_level(1, 0) == "in_stock"
+
+
+def test_the_seed_is_idempotent_and_groups_locations_by_channel(engine: Engine) -> None:
+    # given the demo seed run twice (it runs at every start)
+    seed_demo(engine)
+    seed_demo(engine)
+    repo = InventoryRepository(engine)
+    # then online channels see the whole demo network, the store channel only the stores
+    demo = {loc[0] for loc in DEMO_LOCATIONS}
+    stores = {loc[0] for loc in DEMO_LOCATIONS if loc[2] == "store"}
+    for channel in ("web", "app", "agent", "b2b"):
+        assert set(repo.locations_for_channel(channel)) == demo
+    assert set(repo.locations_for_channel("store")) == stores == {"ST-SHIBUYA", "ST-UMEDA", "ST-SAPPORO"}
+    store_stock = {s.location_id for s in repo.stock_for(["TEA-MATCHA-100"], channel="store")}
+    assert store_stock == stores
+    # and each seeded level was received once, so the ledger agrees
+    for loc_id, stock in DEMO_STOCK.items():
+        for demo_sku, qty in stock.items():
+            assert repo.ledger_agrees(loc_id, demo_sku)
+            receipts = [
+                m.on_hand_delta
+                for m in repo.movements(loc_id, demo_sku)
+                if m.kind == "receipt" and m.reason == "initial stock"
+            ]
+            assert receipts == [qty]
+    # and the locations list their groups
+    listed = {loc.id: loc for loc in repo.locations()}
+    assert "NET-STORE" in listed["ST-SHIBUYA"].groups and "NET-WEB" in listed["ST-SHIBUYA"].groups
+    assert "NET-STORE" not in listed["DC-TOKYO"].groups
+    assert listed["DC-TOKYO"].channels == ["agent", "app", "b2b", "web"]
+
+
+# -- random sequences of operations keep every invariant ---------------------------------------------------------
+
+LOCATIONS = ("HYP-A", "HYP-B")
+PAST = datetime(2000, 1, 1, tzinfo=UTC)
+quantities = st.integers(min_value=1, max_value=4)
+
+
+class InventoryMachine(RuleBasedStateMachine):
+    """Random reserve / release (full, partial, keyed) / ship / adjust / count / restock / hold / expire
+    sequences over 2 locations x 2 SKUs, checked against a model after every step.
+
+    Invariants: the level equals the model; 0 <= reserved <= on_hand; on_hand - reserved - safety_stock goes
+    negative only by an explicit adjustment (a count into the safety stock), never by a reservation or
+    release; each order's reserved rows are what the model says it holds and they sum to the level's
+    reserved; the ledger's sums equal the level.
+    """
+
+    engine: ClassVar[Engine]  # bound per test run, see below
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.repo = InventoryRepository(self.engine)
+        run = uuid.uuid4().hex[:8]
+        self.skus = (f"HYP-{run}-X", f"HYP-{run}-Y")
+        self.orders = tuple(f"HYP-{run}-O{n}" for n in range(2))
+        self.keys_pool = tuple(f"HYP-{run}-K{n}" for n in range(2))
+        self.on_hand: dict[tuple[str, str], int] = {}
+        self.reserved: dict[tuple[str, str], int] = {}
+        self.safety: dict[tuple[str, str], int] = {}
+        # (order, location, sku) -> (status, quantity, lapsing)
+        self.rows: dict[tuple[str, str, str], tuple[str, int, bool]] = {}
+        self.used_keys: set[str] = set()
+        self.last_keyed: tuple[str, list[SkuQuantity] | None, str] | None = None
+        self.adjusting = False
+        self.raw_before: dict[tuple[str, str], int] = {}
+
+    def _raw(self, key: tuple[str, str]) -> int:
+        return self.on_hand[key] - self.reserved[key] - self.safety[key]
+
+    def _before(self, adjusting: bool) -> None:
+        self.adjusting = adjusting
+        self.raw_before = {key: self._raw(key) for key in self.on_hand}
+
+    @initialize(stock=st.lists(st.integers(min_value=2, max_value=10), min_size=4, max_size=4))
+    def start(self, stock: list[int]) -> None:
+        for i, key in enumerate((loc, s) for loc in LOCATIONS for s in self.skus):
+            self.repo.set_on_hand(key[0], key[1], stock[i])
+            self.on_hand[key], self.reserved[key], self.safety[key] = stock[i], 0, 0
+        self._before(adjusting=True)
+
+    @rule(
+        order=st.integers(0, 1),
+        location=st.sampled_from(LOCATIONS),
+        wanted=st.dictionaries(st.integers(0, 1), quantities, min_size=1, max_size=2),
+        hold=st.booleans(),
+    )
+    def reserve(self, order: int, location: str, wanted: dict[int, int], hold: bool) -> None:
+        self._before(adjusting=False)
+        order_id = self.orders[order]
+        lines = [SkuQuantity(sku=self.skus[i], quantity=q) for i, q in wanted.items()]
+        # the model: a line still held (or shipped) is a repeat; any other line needs its units available
+        takes = []
+        ok = True
+        for line in sorted(lines, key=lambda q: q.sku):
+            status = self.rows.get((order_id, location, line.sku), ("absent", 0, False))[0]
+            if status in ("reserved", "shipped"):
+                continue
+            if self._raw((location, line.sku)) < line.quantity:
+                ok = False
+            takes.append(line)
+        event(f"reserve {'succeeded' if ok else 'refused'}")
+        assert self.repo.reserve(order_id, location, lines, expires_at=PAST if hold else None) is ok
+        if ok:
+            for line in takes:
+                self.rows[(order_id, location, line.sku)] = ("reserved", line.quantity, hold)
+                self.reserved[(location, line.sku)] += line.quantity
+
+    def _holding(self) -> list[tuple[str, str]]:
+        """(order, location) pairs holding stock; every pair when none does (then nothing happens)."""
+        held = {(o, loc) for (o, loc, _), (status, _, _) in self.rows.items() if status == "reserved"}
+        return sorted(held) or [(o, loc) for o in self.orders for loc in LOCATIONS]
+
+    @rule(
+        data=st.data(),
+        partial=st.one_of(st.none(), st.dictionaries(st.integers(0, 1), quantities, min_size=1, max_size=2)),
+        key=st.one_of(st.none(), st.integers(0, 1)),
+    )
+    def release(self, data: st.DataObject, partial: dict[int, int] | None, key: int | None) -> None:
+        self._before(adjusting=False)
+        order_id, _ = data.draw(st.sampled_from(self._holding()), label="order")
+        lines = None if partial is None else [SkuQuantity(sku=self.skus[i], quantity=q) for i, q in partial.items()]
+        key_text = None if key is None else f"{self.keys_pool[key]}:{order_id}"
+        expected = 0
+        if key_text not in self.used_keys:
+            wanted = None if partial is None else {self.skus[i]: q for i, q in partial.items()}
+            for row_key in sorted(k for k in self.rows if k[0] == order_id):
+                status, quantity, lapsing = self.rows[row_key]
+                if status != "reserved":
+                    continue
+                take = quantity if wanted is None else min(quantity, wanted.get(row_key[2], 0))
+                if take <= 0:
+                    continue
+                if wanted is not None:
+                    wanted[row_key[2]] -= take
+                remaining = quantity - take
+                self.rows[row_key] = ("reserved", remaining, lapsing) if remaining else ("released", quantity, lapsing)
+                self.reserved[(row_key[1], row_key[2])] -= take
+                expected += take
+        event("keyed release repeated" if key_text in self.used_keys else f"release of {min(expected, 1)}+ units")
+        assert self.repo.release(order_id, lines, key=key_text) == expected
+        if key_text is not None and expected:
+            self.used_keys.add(key_text)
+            self.last_keyed = (order_id, lines, key_text)
+
+    @precondition(lambda self: self.last_keyed is not None)
+    @rule()
+    def retry_keyed_release(self) -> None:
+        """Temporal retries the last keyed (partial) release: it releases nothing more."""
+        self._before(adjusting=False)
+        assert self.last_keyed is not None
+        order_id, lines, key_text = self.last_keyed
+        event("keyed release retried")
+        assert self.repo.release(order_id, lines, key=key_text) == 0
+
+    @rule(data=st.data())
+    def ship(self, data: st.DataObject) -> None:
+        self._before(adjusting=False)
+        event("ship")
+        order_id, location = data.draw(st.sampled_from(self._holding()), label="order and location")
+        expected = 0
+        for row_key, (status, quantity, _) in list(self.rows.items()):
+            if row_key[0] == order_id and row_key[1] == location and status == "reserved":
+                self.rows[row_key] = ("shipped", quantity, False)
+                self.on_hand[(location, row_key[2])] -= quantity
+                self.reserved[(location, row_key[2])] -= quantity
+                expected += quantity
+        assert self.repo.ship(order_id, location) == expected
+
+    @rule(
+        location=st.sampled_from(LOCATIONS),
+        sku=st.integers(0, 1),
+        how=st.sampled_from(("delta", "count", "set_on_hand", "restock")),
+        units=st.integers(-6, 10),
+        safety=st.integers(0, 3),
+    )
+    def adjust(self, location: str, sku: int, how: str, units: int, safety: int) -> None:
+        """A receipt or removal (delta), a count (on_hand), a count with safety stock, or a returned unit."""
+        key = (location, self.skus[sku])
+        event(f"adjust by {how}")
+        if how == "restock":
+            self._before(adjusting=False)
+            quantity = abs(units) or 1
+            self.repo.restock(*key, quantity, "RET", key=f"{uuid.uuid4().hex}:restock")
+            self.on_hand[key] += quantity
+            return
+        self._before(adjusting=True)
+        count = abs(units)
+        new = self.on_hand[key] + units if how == "delta" else count
+        if new < self.reserved[key]:
+            event("adjustment refused")
+            with pytest.raises(StockWouldGoNegative):
+                if how == "set_on_hand":
+                    self.repo.set_on_hand(*key, count, safety_stock=safety)
+                else:
+                    self._adjust(key, how, units)
+            return
+        if how == "set_on_hand":
+            self.repo.set_on_hand(*key, count, safety_stock=safety)
+            self.safety[key] = safety
+        else:
+            level = self._adjust(key, how, units)
+            assert level.on_hand_delta == new - self.on_hand[key]
+        self.on_hand[key] = new
+
+    def _adjust(self, key: tuple[str, str], how: str, units: int) -> AdjustedLevel:
+        if how == "delta":
+            return self.repo.adjust(*key, delta=units, reason="received or removed", reference=None)
+        return self.repo.adjust(*key, on_hand=abs(units), reason="counted", reference=None)
+
+    @rule(order=st.integers(0, 1), expire=st.booleans())
+    def holds(self, order: int, expire: bool) -> None:
+        """Confirm an order's holds, or run the expiry of lapsed holds."""
+        self._before(adjusting=False)
+        if not expire:
+            order_id = self.orders[order]
+            held = 0
+            for row_key, (status, quantity, _) in list(self.rows.items()):
+                if row_key[0] == order_id and status == "reserved":
+                    self.rows[row_key] = (status, quantity, False)
+                    held += 1
+            assert self.repo.confirm(order_id) == held
+            return
+        expected = 0
+        for row_key, (status, quantity, lapsing) in list(self.rows.items()):
+            if status == "reserved" and lapsing:
+                self.rows[row_key] = ("expired", quantity, False)
+                self.reserved[(row_key[1], row_key[2])] -= quantity
+                expected += quantity
+        event(f"expiry of {min(expected, 1)}+ units")
+        # other tests' lapsed holds may expire too, never fewer than ours
+        assert self.repo.expire_reservations(NOW) >= expected
+
+    @invariant()
+    def every_invariant_holds(self) -> None:
+        # one snapshot of this run's levels, reservation rows and ledger sums (three queries per step)
+        lv, r, m = inventory_levels.c, reservations.c, inventory_movements.c
+        with self.engine.connect() as conn, conn.begin():
+            conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            levels = {
+                (row[0], row[1]): (row[2], row[3], row[4])
+                for row in conn.execute(
+                    select(lv.location_id, lv.sku, lv.on_hand, lv.reserved, lv.safety_stock).where(
+                        lv.sku.in_(self.skus)
+                    )
+                )
+            }
+            rows = conn.execute(
+                select(r.order_id, r.location_id, r.sku, r.quantity, r.status).where(r.order_id.in_(self.orders))
+            ).all()
+            ledger = {
+                (row[0], row[1]): (int(row[2]), int(row[3]))
+                for row in conn.execute(
+                    select(m.location_id, m.sku, func.sum(m.on_hand_delta), func.sum(m.reserved_delta))
+                    .where(m.sku.in_(self.skus))
+                    .group_by(m.location_id, m.sku)
+                )
+            }
+        per_level: dict[tuple[str, str], int] = dict.fromkeys(self.on_hand, 0)
+        for _, loc, s, quantity, status in rows:
+            if status == "reserved":
+                per_level[(loc, s)] += quantity
+        for key in self.on_hand:
+            on_hand, reserved, safety = levels[key]
+            # the level is the model's, within bounds
+            assert (on_hand, reserved, safety) == (self.on_hand[key], self.reserved[key], self.safety[key])
+            assert 0 <= reserved <= on_hand
+            raw = on_hand - reserved - safety
+            if raw < 0:
+                event("available below the safety stock")
+            if raw < 0 and not self.adjusting:
+                # below the safety stock only by an explicit count, never by reserving, releasing or shipping
+                assert raw >= self.raw_before[key]
+            # the orders' reserved rows sum to the level's reserved
+            assert per_level[key] == reserved
+            # the ledger sums to the level
+            assert ledger.get(key, (0, 0)) == (on_hand, reserved)
+        # each order's rows are what the model says it holds or held
+        assert sorted((o, loc, s, q, st_) for o, loc, s, q, st_ in rows) == sorted(
+            (o, loc, s, q, status) for (o, loc, s), (status, q, _) in self.rows.items()
+        )
+        # and the repository's own check agrees, for one key a step
+        key = sorted(self.on_hand)[len(self.rows) % len(self.on_hand)]
+        assert self.repo.ledger_agrees(*key)
+
+
+def test_random_sequences_of_inventory_operations_keep_every_invariant(engine: Engine) -> None:
+    for location_id in LOCATIONS:
+        add_location(engine, location_id)
+
+    class OnTheTestDatabase(InventoryMachine):
+        pass
+
+    OnTheTestDatabase.engine = engine
+    run_state_machine_as_test(
+        OnTheTestDatabase,
+        settings=settings(
+            max_examples=30,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        ),
+    )
