@@ -21,6 +21,7 @@ from activities.logging_interceptor import LogContextInterceptor
 from activities.payments import PaymentActivities
 from activities.projection import ProjectionActivities
 from activities.reference import naive_step
+from activities.returns import ReturnActivities
 from activities.shipment import ShipmentActivities
 from integrations.payments import SimulatedGateway
 from integrations.warehouse import HttpWarehouseClient
@@ -59,13 +60,17 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable[..., A
     allocation = AllocationActivities(inventory, HttpWarehouseClient(settings.warehouse_target))
     shipment = ShipmentActivities(inventory, payments)
     projection = ProjectionActivities(OrderProjection(engine))
+    returns = ReturnActivities(inventory)
     return [
         payments.authorize,
         payments.void,
+        payments.refund,
         allocation.allocate,
         allocation.release,
+        allocation.cancel_fulfillment,
         shipment.settle,
         projection.project,
+        returns.restock,
     ]
 
 

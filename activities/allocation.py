@@ -1,9 +1,12 @@
-"""Allocation: reserve the order's lines, then hand each fulfillment order to its location.
+"""Allocation: route the order's lines, reserve them, then hand each fulfillment order to its location.
 
-One local activity does both so checkout costs one history event for them; both halves are
+One local activity does all of it so checkout costs one history event for it; every part is
 idempotent (reservations unique per order/sku/location, hand-offs keyed by fulfillment order id),
-so a retry after a failed hand-off reserves nothing twice.
+and a retry first looks for what an earlier attempt of the same step reserved and reuses it.
 """
+
+from collections import Counter
+from datetime import UTC, datetime, time, timedelta
 
 import structlog
 from temporalio import activity
@@ -11,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contracts import (
     ALLOCATE_ORDER,
+    CANCEL_FULFILLMENT,
     RELEASE_INVENTORY,
     AllocatedFulfillmentOrder,
     AllocateRequest,
@@ -18,35 +22,127 @@ from activities.contracts import (
     ReleaseRequest,
     fulfillment_order_id,
 )
-from domain.allocation import choose_location
+from domain.delivery import promise_date
+from domain.models import SkuQuantity
+from domain.routing import Candidate, RouteLine, RoutingPolicy, cutoff_passed, route
 from integrations.warehouse import FulfillmentRequest, WarehouseClient, WarehouseRefused
-from store.inventory import InventoryRepository
+from store.inventory import InventoryRepository, LocationInfo
 
 log = structlog.get_logger()
 
 # A reservation can lose a race for the last units between reading stock and the conditional update.
 _RACE_ATTEMPTS = 3
+# The demo network is in Japan; cut-offs are local wall-clock times there.
+NETWORK_UTC_OFFSET = timedelta(hours=9)
 
 
 class AllocationActivities:
-    def __init__(self, inventory: InventoryRepository, warehouse: WarehouseClient) -> None:
+    def __init__(
+        self, inventory: InventoryRepository, warehouse: WarehouseClient, policy: RoutingPolicy | None = None
+    ) -> None:
         self._inventory = inventory
         self._warehouse = warehouse
+        self._policy = policy or RoutingPolicy()
 
     @activity.defn(name=ALLOCATE_ORDER)
     def allocate(self, request: AllocateRequest) -> AllocateResult:
-        location_id = self._reserve(request)
-        if location_id is None:
-            return AllocateResult(short_skus=self._short_skus(request))
-        fo = AllocatedFulfillmentOrder(
-            fulfillment_order_id=fulfillment_order_id(request.order_id, 1), location_id=location_id, lines=request.lines
+        now = datetime.now(UTC)
+        plan = self._earlier_attempt(request) or self._reserve(request, now)
+        fos, unfilled = plan
+        for fo in fos:
+            self._hand_off(request, fo)
+        return AllocateResult(fulfillment_orders=fos, unfilled=unfilled)
+
+    def _earlier_attempt(
+        self, request: AllocateRequest
+    ) -> tuple[list[AllocatedFulfillmentOrder], list[SkuQuantity]] | None:
+        """What a previous attempt of this step reserved: held reservations not owned by open fulfillment orders."""
+        held: Counter[tuple[str, str]] = Counter()
+        for location_id, sku, quantity, status in self._inventory.reservations_of(request.order_id):
+            if status == "reserved":
+                held[(location_id, sku)] += quantity
+        for fo in request.held:
+            for q in fo.lines:
+                held[(fo.location_id, q.sku)] -= q.quantity
+        wanted = {q.sku for q in request.lines}
+        leftover: dict[str, list[SkuQuantity]] = {}
+        for (location_id, sku), quantity in sorted(held.items()):
+            if quantity > 0 and sku in wanted:
+                leftover.setdefault(location_id, []).append(SkuQuantity(sku=sku, quantity=quantity))
+        if not leftover:
+            return None
+        infos = {loc.id: loc for loc in self._inventory.locations()}
+        fos = [
+            self._fulfillment_order(request, n, location_id, lines, infos.get(location_id), datetime.now(UTC))
+            for n, (location_id, lines) in enumerate(sorted(leftover.items()), start=request.first_number)
+        ]
+        got = Counter({q.sku: q.quantity for fo in fos for q in fo.lines})
+        return fos, _missing(request.lines, got)
+
+    def _reserve(
+        self, request: AllocateRequest, now: datetime
+    ) -> tuple[list[AllocatedFulfillmentOrder], list[SkuQuantity]]:
+        infos = {loc.id: loc for loc in self._inventory.locations()}
+        for _ in range(_RACE_ATTEMPTS):
+            stock = self._inventory.stock_for([q.sku for q in request.lines], channel=request.channel)
+            candidates = [_candidate(s.model_dump(), infos[s.location_id]) for s in stock if s.location_id in infos]
+            plan = route(
+                [RouteLine(sku=q.sku, quantity=q.quantity) for q in request.lines],
+                candidates,
+                delivery_method=request.delivery_method,
+                now=now,
+                latitude=request.latitude,
+                longitude=request.longitude,
+                pickup_location_id=request.pickup_location_id,
+                excluded=request.excluded,
+                channel=request.channel,
+                policy=self._policy,
+            )
+            reserved: list[tuple[str, list[SkuQuantity]]] = []
+            for planned in plan.fulfillments:
+                if not self._inventory.reserve(request.order_id, planned.location_id, planned.lines):
+                    break
+                reserved.append((planned.location_id, planned.lines))
+            else:
+                fos = [
+                    self._fulfillment_order(request, n, location_id, lines, infos[location_id], now)
+                    for n, (location_id, lines) in enumerate(reserved, start=request.first_number)
+                ]
+                if fos:
+                    log.info("inventory reserved", locations=[fo.location_id for fo in fos])
+                return fos, plan.unfilled
+            for location_id, lines in reserved:  # lost a race part-way: give back this attempt's holds
+                self._inventory.release(request.order_id, lines, location_id=location_id)
+            log.info("reservation lost a race; rerouting on fresh stock")
+        return [], list(request.lines)
+
+    def _fulfillment_order(
+        self,
+        request: AllocateRequest,
+        n: int,
+        location_id: str,
+        lines: list[SkuQuantity],
+        info: LocationInfo | None,
+        now: datetime,
+    ) -> AllocatedFulfillmentOrder:
+        promised = None
+        if info is not None:
+            late = cutoff_passed(_candidate({"location_id": location_id, "available": {}}, info), now)
+            promised = promise_date(request.delivery_method, now + NETWORK_UTC_OFFSET, late)
+        return AllocatedFulfillmentOrder(
+            fulfillment_order_id=fulfillment_order_id(request.order_id, n),
+            location_id=location_id,
+            lines=lines,
+            promised_date=promised,
         )
+
+    def _hand_off(self, request: AllocateRequest, fo: AllocatedFulfillmentOrder) -> None:
         try:
             self._warehouse.release(
                 FulfillmentRequest(
                     fulfillment_order_id=fo.fulfillment_order_id,
                     order_id=request.order_id,
-                    location_id=location_id,
+                    location_id=fo.location_id,
                     lines=fo.lines,
                     ship_to=request.ship_to,
                     delivery_method=request.delivery_method,
@@ -54,31 +150,34 @@ class AllocationActivities:
             )
         except WarehouseRefused as refused:
             raise ApplicationError(str(refused), type="WarehouseRefused", non_retryable=True) from refused
-        return AllocateResult(fulfillment_orders=[fo])
-
-    def _reserve(self, request: AllocateRequest) -> str | None:
-        held = {loc for loc, _, _, status in self._inventory.reservations_of(request.order_id) if status == "reserved"}
-        if held:
-            return sorted(held)[0]  # an earlier attempt already reserved
-        for _ in range(_RACE_ATTEMPTS):
-            stock = self._inventory.stock_for([q.sku for q in request.lines])
-            location_id = choose_location(
-                request.lines, stock, request.latitude, request.longitude, request.pickup_location_id
-            )
-            if location_id is None:
-                return None
-            if self._inventory.reserve(request.order_id, location_id, request.lines):
-                log.info("inventory reserved", location_id=location_id)
-                return location_id
-            log.info("reservation lost a race; rereading stock", location_id=location_id)
-        return None
-
-    def _short_skus(self, request: AllocateRequest) -> list[str]:
-        stock = self._inventory.stock_for([q.sku for q in request.lines])
-        total = {q.sku: sum(loc.available.get(q.sku, 0) for loc in stock) for q in request.lines}
-        short = [q.sku for q in request.lines if total[q.sku] < q.quantity]
-        return short or [q.sku for q in request.lines]
 
     @activity.defn(name=RELEASE_INVENTORY)
     def release(self, request: ReleaseRequest) -> int:
-        return self._inventory.release(request.order_id, lines=request.lines)
+        return self._inventory.release(
+            request.order_id, request.lines, key=request.key, location_id=request.location_id
+        )
+
+    @activity.defn(name=CANCEL_FULFILLMENT)
+    def cancel_fulfillment(self, fulfillment_order_id: str) -> bool:
+        """Tell the location to stop; False when it had already shipped (the order learns that by its webhook)."""
+        return self._warehouse.cancel(fulfillment_order_id)
+
+
+def _candidate(stock: dict[str, object], info: LocationInfo) -> Candidate:
+    hours, minutes = (int(part) for part in info.cutoff.split(":"))
+    return Candidate.model_validate(
+        {
+            **stock,
+            "latitude": info.latitude,
+            "longitude": info.longitude,
+            "capabilities": info.capabilities,
+            "kind": info.kind,
+            "daily_capacity": info.daily_capacity,
+            "cutoff": time(hours, minutes),
+            "utc_offset": NETWORK_UTC_OFFSET,
+        }
+    )
+
+
+def _missing(lines: list[SkuQuantity], got: Counter[str]) -> list[SkuQuantity]:
+    return [SkuQuantity(sku=q.sku, quantity=q.quantity - got[q.sku]) for q in lines if q.quantity - got[q.sku] > 0]

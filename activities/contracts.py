@@ -1,11 +1,13 @@
 """What the order workflow and its activities exchange. Activity names are the stable API between them."""
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 
-from domain.models import SkuQuantity
+from domain.events import RefundPart
+from domain.models import Channel, DeliveryMethod, SkuQuantity
 
 AUTHORIZE_PAYMENT = "authorize_payment"
 VOID_AUTHORIZATION = "void_authorization"
@@ -13,6 +15,9 @@ ALLOCATE_ORDER = "allocate_order"
 RELEASE_INVENTORY = "release_inventory"
 SETTLE_SHIPMENT = "settle_shipment"
 PROJECT_ORDER = "project_order"
+REFUND_PAYMENT = "refund_payment"
+RESTOCK_RETURN = "restock_return"
+CANCEL_FULFILLMENT = "cancel_fulfillment"
 
 # ApplicationError types the workflow tells apart; they are non-retryable.
 PAYMENT_DECLINED = "PaymentDeclined"
@@ -43,34 +48,59 @@ class PaymentResult(BaseModel):
     amount: Decimal
 
 
+class AllocatedFulfillmentOrder(BaseModel):
+    fulfillment_order_id: str
+    location_id: str
+    lines: list[SkuQuantity]
+    promised_date: date | None = None
+
+
 class AllocateRequest(BaseModel):
-    """Reserve the order's lines and hand each fulfillment order to its location."""
+    """Route these lines, reserve them and hand each fulfillment order to its location.
+
+    `held` are the order's open fulfillment orders: their reservations are not this step's, so a retry
+    can tell what an earlier attempt of the same step reserved. New fulfillment orders are numbered
+    from `first_number`; `excluded` locations rejected this order before.
+    """
 
     order_id: str
+    channel: Channel
     lines: list[SkuQuantity]
     latitude: float | None
     longitude: float | None
     pickup_location_id: str | None = None
     ship_to: dict[str, Any]
-    delivery_method: str
-
-
-class AllocatedFulfillmentOrder(BaseModel):
-    fulfillment_order_id: str
-    location_id: str
-    lines: list[SkuQuantity]
+    delivery_method: DeliveryMethod
+    first_number: int = 1
+    excluded: list[str] = []
+    held: list[AllocatedFulfillmentOrder] = []
 
 
 class AllocateResult(BaseModel):
     fulfillment_orders: list[AllocatedFulfillmentOrder] = []
-    short_skus: list[str] = []
+    unfilled: list[SkuQuantity] = []
 
 
 class ReleaseRequest(BaseModel):
-    """Give back what the order holds of these lines (None: everything it holds)."""
+    """Give back what the order holds of these lines (None: everything it holds), once per key."""
 
     order_id: str
     lines: list[SkuQuantity] | None = None
+    location_id: str | None = None
+    key: str | None = None
+
+
+class RefundRequest(BaseModel):
+    """Refund each part against its own capture; each part is keyed, so a retry refunds nothing twice."""
+
+    idempotency_key: str
+    parts: list[RefundPart]
+
+
+class RestockRequest(BaseModel):
+    return_id: str
+    location_id: str
+    lines: list[SkuQuantity]
 
 
 class SettleRequest(BaseModel):

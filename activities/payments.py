@@ -7,10 +7,12 @@ from activities.contracts import (
     AUTHORIZE_PAYMENT,
     PAYMENT_DECLINED,
     PAYMENT_REFUSED,
+    REFUND_PAYMENT,
     VOID_AUTHORIZATION,
     AuthorizeRequest,
     CaptureRequest,
     PaymentResult,
+    RefundRequest,
     VoidRequest,
 )
 from integrations.payments import CardDeclined, GatewayRefused, GatewayTransaction, PaymentGateway
@@ -50,3 +52,16 @@ class PaymentActivities:
         except GatewayRefused as refused:
             raise ApplicationError(str(refused), type=PAYMENT_REFUSED, non_retryable=True) from refused
         return _result(tx)
+
+    @activity.defn(name=REFUND_PAYMENT)
+    def refund(self, request: RefundRequest) -> list[PaymentResult]:
+        """Each part against its own capture, keyed per capture: a retry after a partial failure refunds the rest."""
+        results = []
+        for part in request.parts:
+            key = f"{request.idempotency_key}:{part.transaction_id}"
+            try:
+                tx = self._gateway.refund(key, part.transaction_id, part.amount)
+            except GatewayRefused as refused:
+                raise ApplicationError(str(refused), type=PAYMENT_REFUSED, non_retryable=True) from refused
+            results.append(_result(tx))
+        return results

@@ -1,6 +1,6 @@
 """Domain events of an order. The Order aggregate changes only by applying one of these."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -60,6 +60,36 @@ class FulfillmentOrderCreated(Event):
     fulfillment_order_id: str
     location_id: str
     lines: list[SkuQuantity]
+    promised_date: date | None = None
+
+
+class FulfillmentOrderRejected(Event):
+    """The location refused the fulfillment order; its units are unallocated again and get rerouted."""
+
+    type: Literal["FulfillmentOrderRejected"] = "FulfillmentOrderRejected"
+    fulfillment_order_id: str
+    reason: str
+
+
+class LinesBackordered(Event):
+    """Nothing can fill these units now; the order waits for stock until `until`, then cancels them."""
+
+    type: Literal["LinesBackordered"] = "LinesBackordered"
+    lines: list[SkuQuantity]
+    until: datetime
+
+
+class ReadyForPickup(Event):
+    type: Literal["ReadyForPickup"] = "ReadyForPickup"
+    fulfillment_order_id: str
+    collect_by: datetime
+
+
+class PickedUp(Event):
+    """The customer collected a pickup order at the store: shipped and delivered at once."""
+
+    type: Literal["PickedUp"] = "PickedUp"
+    fulfillment_order_id: str
 
 
 class ShipmentShipped(Event):
@@ -99,6 +129,56 @@ class OrderCompleted(Event):
     type: Literal["OrderCompleted"] = "OrderCompleted"
 
 
+class ReturnRequested(Event):
+    type: Literal["ReturnRequested"] = "ReturnRequested"
+    return_id: str
+    rma: str
+    lines: list[SkuQuantity]
+    reason: str
+    method: Literal["mail", "in_store"]
+    location_id: str
+    label: str | None
+    refund_amount: Decimal
+
+
+class ReturnedLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    sku: str
+    quantity: int = Field(gt=0)
+    condition: Literal["resellable", "damaged"]
+
+
+class ReturnReceived(Event):
+    type: Literal["ReturnReceived"] = "ReturnReceived"
+    return_id: str
+    lines: list[ReturnedLine]
+
+
+class RefundPart(BaseModel):
+    """One refund against one capture: money goes back the way it came."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fulfillment_order_id: str
+    transaction_id: str
+    amount: Decimal
+
+
+class RefundIssued(Event):
+    type: Literal["RefundIssued"] = "RefundIssued"
+    refund_id: str
+    return_id: str | None
+    amount: Decimal
+    parts: list[RefundPart]
+
+
+class AppeasementGranted(Event):
+    type: Literal["AppeasementGranted"] = "AppeasementGranted"
+    refund_id: str
+    amount: Decimal
+    reason: str
+    parts: list[RefundPart]
+
+
 OrderEvent = Annotated[
     OrderPlaced
     | FraudScreened
@@ -113,7 +193,15 @@ OrderEvent = Annotated[
     | InvoiceIssued
     | ShipmentDelivered
     | ItemsCanceled
-    | OrderCompleted,
+    | OrderCompleted
+    | FulfillmentOrderRejected
+    | LinesBackordered
+    | ReadyForPickup
+    | PickedUp
+    | ReturnRequested
+    | ReturnReceived
+    | RefundIssued
+    | AppeasementGranted,
     Field(discriminator="type"),
 ]
 
@@ -152,6 +240,25 @@ def describe(event: OrderEvent) -> str:
             return f"Canceled {what} by {a}: {r}"
         case OrderCompleted():
             return "Service window closed; order completed"
+        case FulfillmentOrderRejected(fulfillment_order_id=f, reason=r):
+            return f"{f} rejected by its location: {r}"
+        case LinesBackordered(lines=lines, until=u):
+            what = ", ".join(f"{q.quantity} x {q.sku}" for q in lines)
+            return f"Backordered {what} until {u:%Y-%m-%d %H:%M}"
+        case ReadyForPickup(fulfillment_order_id=f, collect_by=c):
+            return f"{f} ready for pickup until {c:%Y-%m-%d}"
+        case PickedUp(fulfillment_order_id=f):
+            return f"{f} picked up by the customer"
+        case ReturnRequested(rma=rma, lines=lines, method=m, refund_amount=a, actor=who):
+            what = ", ".join(f"{q.quantity} x {q.sku}" for q in lines)
+            return f"Return {rma} of {what} by {m}, requested by {who}; refund due {a}"
+        case ReturnReceived(return_id=r, lines=lines):
+            what = ", ".join(f"{q.quantity} x {q.sku} {q.condition}" for q in lines)
+            return f"Return {r} received: {what}"
+        case RefundIssued(amount=a, return_id=r):
+            return f"Refunded {a}" + (f" for return {r}" if r else "")
+        case AppeasementGranted(amount=a, reason=r, actor=who):
+            return f"Goodwill refund of {a} by {who}: {r}"
     raise AssertionError(f"no description for {event!r}")
 
 

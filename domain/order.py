@@ -1,5 +1,6 @@
 """The Order aggregate: state rebuilt from events, with its invariants checked on every apply."""
 
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -42,15 +43,44 @@ class LineState(BaseModel):
         return self.ordered - self.canceled - self.allocated
 
 
+FulfillmentStatus = Literal["released", "ready_for_pickup", "shipped", "delivered", "canceled", "rejected"]
+# fulfillment orders that no longer hold or move any units
+CLOSED_FULFILLMENT: frozenset[str] = frozenset({"canceled", "rejected"})
+
+
 class FulfillmentOrderState(BaseModel):
     id: str
     location_id: str
     lines: list[SkuQuantity]
-    status: Literal["released", "shipped", "delivered", "canceled"] = "released"
+    status: FulfillmentStatus = "released"
     carrier: str | None = None
     tracking_number: str | None = None
     captured: Decimal = Decimal(0)
+    capture_id: str | None = None
+    refunded: Decimal = Decimal(0)
     invoice_id: str | None = None
+    promised_date: date | None = None
+
+    @property
+    def refundable(self) -> Decimal:
+        return self.captured - self.refunded
+
+    @property
+    def open(self) -> bool:
+        """Still to leave its location: released to it, or waiting there for the customer."""
+        return self.status in ("released", "ready_for_pickup")
+
+
+class ReturnState(BaseModel):
+    id: str
+    rma: str
+    lines: list[SkuQuantity]
+    method: str
+    location_id: str
+    label: str | None
+    refund_amount: Decimal
+    status: Literal["requested", "received", "refunded"] = "requested"
+    received: list[ev.ReturnedLine] = []
 
 
 class PaymentState(BaseModel):
@@ -74,6 +104,8 @@ class Order(BaseModel):
     fraud_score: int | None = None
     lines: list[LineState] = []
     fulfillment_orders: list[FulfillmentOrderState] = []
+    returns: list[ReturnState] = []
+    backordered_until: datetime | None = None
     payment: PaymentState = Field(default_factory=PaymentState)
     version: int = 0
 
@@ -146,11 +178,41 @@ class Order(BaseModel):
                 self.status = "unavailable"
             case ev.AuthorizationVoided(amount=amount):
                 self.payment.voided += amount
-            case ev.FulfillmentOrderCreated(fulfillment_order_id=fo_id, location_id=loc, lines=lines):
+            case ev.FulfillmentOrderCreated(
+                fulfillment_order_id=fo_id, location_id=loc, lines=lines, promised_date=promised
+            ):
                 if any(fo.id == fo_id for fo in self.fulfillment_orders):
                     raise InvariantViolation(f"fulfillment order {fo_id} exists already")
-                self.fulfillment_orders.append(FulfillmentOrderState(id=fo_id, location_id=loc, lines=lines))
-                self.status = "accepted"
+                self.fulfillment_orders.append(
+                    FulfillmentOrderState(id=fo_id, location_id=loc, lines=lines, promised_date=promised)
+                )
+                self._derive_shipping_status()
+            case ev.FulfillmentOrderRejected(fulfillment_order_id=fo_id):
+                fo = self.fulfillment_order(fo_id)
+                if fo.status != "released":
+                    raise InvariantViolation(f"{fo_id} is {fo.status}; only a released one can be rejected")
+                fo.status = "rejected"
+                for q in fo.lines:
+                    self.line(q.sku).allocated -= q.quantity
+                self._derive_shipping_status()
+            case ev.LinesBackordered(until=until):
+                self.backordered_until = until
+                self._derive_shipping_status()
+            case ev.ReadyForPickup(fulfillment_order_id=fo_id):
+                fo = self.fulfillment_order(fo_id)
+                if fo.status != "released":
+                    raise InvariantViolation(f"{fo_id} is {fo.status}, it cannot become ready for pickup")
+                fo.status = "ready_for_pickup"
+                self._derive_shipping_status()
+            case ev.PickedUp(fulfillment_order_id=fo_id):
+                fo = self.fulfillment_order(fo_id)
+                if fo.status != "ready_for_pickup":
+                    raise InvariantViolation(f"{fo_id} is {fo.status}, it cannot be picked up")
+                fo.status = "delivered"
+                for q in fo.lines:
+                    self.line(q.sku).shipped += q.quantity
+                    self.line(q.sku).delivered += q.quantity
+                self._derive_shipping_status()
             case ev.ShipmentShipped(fulfillment_order_id=fo_id, carrier=carrier, tracking_number=tracking):
                 fo = self.fulfillment_order(fo_id)
                 if fo.status != "released":
@@ -159,8 +221,10 @@ class Order(BaseModel):
                 for q in fo.lines:
                     self.line(q.sku).shipped += q.quantity
                 self._derive_shipping_status()
-            case ev.PaymentCaptured(fulfillment_order_id=fo_id, amount=amount):
-                self.fulfillment_order(fo_id).captured += amount
+            case ev.PaymentCaptured(fulfillment_order_id=fo_id, amount=amount, transaction_id=tx_id):
+                fo = self.fulfillment_order(fo_id)
+                fo.captured += amount
+                fo.capture_id = tx_id
                 self.payment.captured += amount
             case ev.InvoiceIssued(fulfillment_order_id=fo_id, invoice_id=invoice_id):
                 self.fulfillment_order(fo_id).invoice_id = invoice_id
@@ -176,16 +240,28 @@ class Order(BaseModel):
                 self._cancel(lines)
             case ev.OrderCompleted():
                 self.status = "completed"
+            case ev.ReturnRequested() as requested:
+                self._request_return(requested)
+            case ev.ReturnReceived(return_id=return_id, lines=received):
+                self._receive_return(return_id, received)
+            case ev.RefundIssued(return_id=return_id, amount=amount, parts=parts):
+                self._refund(amount, parts)
+                if return_id is not None:
+                    self.return_(return_id).status = "refunded"
+            case ev.AppeasementGranted(amount=amount, parts=parts):
+                self._refund(amount, parts)
 
     def _cancel(self, lines: list[SkuQuantity]) -> None:
         for q in lines:
             line = self.line(q.sku)
+            # unallocated (backordered) units go first: canceling them releases nothing
+            from_unallocated = min(q.quantity, line.unallocated)
             line.canceled += q.quantity
-            # units not yet shipped come off their fulfillment orders; unallocated units need nothing
-            from_allocated = min(q.quantity, line.allocated - line.shipped)
+            # the rest come off fulfillment orders that have not left their location
+            from_allocated = min(q.quantity - from_unallocated, line.allocated - line.shipped)
             line.allocated -= from_allocated
             for fo in self.fulfillment_orders:
-                if from_allocated == 0 or fo.status != "released":
+                if from_allocated == 0 or not fo.open:
                     continue
                 kept = []
                 for held in fo.lines:
@@ -200,6 +276,105 @@ class Order(BaseModel):
             self.status = "canceled"
         elif self.fulfillment_orders:
             self._derive_shipping_status()
+
+    def _request_return(self, requested: ev.ReturnRequested) -> None:
+        if any(r.id == requested.return_id for r in self.returns):
+            raise InvariantViolation(f"return {requested.return_id} exists already")
+        refusal = self.return_refusal(requested.lines)
+        if refusal is not None:
+            raise InvariantViolation(refusal)
+        self.returns.append(
+            ReturnState(
+                id=requested.return_id,
+                rma=requested.rma,
+                lines=requested.lines,
+                method=requested.method,
+                location_id=requested.location_id,
+                label=requested.label,
+                refund_amount=requested.refund_amount,
+            )
+        )
+
+    def _receive_return(self, return_id: str, received: list[ev.ReturnedLine]) -> None:
+        rma = self.return_(return_id)
+        if rma.status != "requested":
+            raise InvariantViolation(f"return {return_id} was received already")
+        expected = {q.sku: q.quantity for q in rma.lines}
+        for unit in received:
+            if unit.quantity > expected.get(unit.sku, 0):
+                raise InvariantViolation(f"return {return_id} did not announce {unit.quantity} x {unit.sku}")
+            expected[unit.sku] -= unit.quantity
+            self.line(unit.sku).returned += unit.quantity
+        rma.status, rma.received = "received", received
+
+    def _refund(self, amount: Decimal, parts: list[ev.RefundPart]) -> None:
+        if sum((p.amount for p in parts), Decimal(0)) != amount:
+            raise InvariantViolation(f"refund parts do not add up to {amount}")
+        for part in parts:
+            fo = self.fulfillment_order(part.fulfillment_order_id)
+            if part.amount > fo.refundable:
+                raise InvariantViolation(f"refund of {part.amount} exceeds {fo.refundable} left on {fo.id}")
+            fo.refunded += part.amount
+        self.payment.refunded += amount
+
+    # -- service rules -----------------------------------------------------------------------
+    def return_(self, return_id: str) -> ReturnState:
+        for rma in self.returns:
+            if rma.id == return_id:
+                return rma
+        raise InvariantViolation(f"order {self.order_id} has no return {return_id}")
+
+    def returnable(self, sku: str) -> int:
+        """Delivered units of the sku not yet returned nor on an open return."""
+        line = self.line(sku)
+        pending = sum(q.quantity for r in self.returns if r.status == "requested" for q in r.lines if q.sku == sku)
+        return line.delivered - line.returned - pending
+
+    def return_refusal(self, lines: list[SkuQuantity]) -> str | None:
+        if not lines:
+            return "a return needs at least one line"
+        for q in lines:
+            if not any(line.sku == q.sku for line in self.lines):
+                return f"the order has no line for {q.sku}"
+            left = self.returnable(q.sku)
+            if q.quantity > left:
+                delivered = self.line(q.sku).delivered
+                return f"{q.sku}: {q.quantity} asked, but only {left} of {delivered} delivered unit(s) can be returned"
+        return None
+
+    @property
+    def refundable(self) -> Decimal:
+        return self.payment.captured - self.payment.refunded
+
+    def appeasement_refusal(self, amount: Decimal) -> str | None:
+        if amount <= 0:
+            return "an appeasement must be a positive amount"
+        if quantize(amount, self.currency) != amount:
+            return f"{amount} has more decimals than {self.currency} allows"
+        if amount > self.refundable:
+            return f"{amount} is above the {self.refundable} {self.currency} captured and not yet refunded"
+        return None
+
+    def refund_parts(self, amount: Decimal, prefer_skus: set[str] | None = None) -> list[ev.RefundPart]:
+        """Split a refund over the captures, those that shipped the preferred skus first, then in order."""
+
+        def preference(fo: FulfillmentOrderState) -> int:
+            return 0 if prefer_skus and any(q.sku in prefer_skus for q in fo.lines) else 1
+
+        parts, left = [], amount
+        for fo in sorted(self.fulfillment_orders, key=preference):
+            if left <= 0:
+                break
+            take = min(left, fo.refundable)
+            if take > 0 and fo.capture_id is not None:
+                parts.append(ev.RefundPart(fulfillment_order_id=fo.id, transaction_id=fo.capture_id, amount=take))
+                left -= take
+        if left > 0:
+            raise InvariantViolation(f"only {amount - left} of {amount} can be refunded")
+        return parts
+
+    def unallocated_lines(self) -> list[SkuQuantity]:
+        return [SkuQuantity(sku=ln.sku, quantity=ln.unallocated) for ln in self.lines if ln.unallocated > 0]
 
     def cancel_refusal(self, lines: list[SkuQuantity] | None) -> str | None:
         """Why these lines (None: everything still cancelable) cannot be canceled now, or None if they can."""
@@ -231,14 +406,26 @@ class Order(BaseModel):
         ]
 
     def _derive_shipping_status(self) -> None:
-        states = {fo.status for fo in self.fulfillment_orders} - {"canceled"}
-        if not states:
+        if self.status in ("completed", "payment_declined", "unavailable"):
+            return
+        states = {fo.status for fo in self.fulfillment_orders} - CLOSED_FULFILLMENT
+        waiting = any(line.unallocated > 0 for line in self.lines)
+        if not waiting:
+            self.backordered_until = None
+        moved = bool(states & {"shipped", "delivered"})
+        if not states and not waiting:
             self.status = "canceled"
-        elif states == {"released"}:
-            self.status = "accepted"
+        elif waiting and self.backordered_until is not None:
+            self.status = "partially_shipped" if moved else "backordered"
+        elif waiting:
+            self.status = "partially_shipped" if moved else "accepted"  # being rerouted
         elif states == {"delivered"}:
             self.status = "delivered"
-        elif "released" in states:
+        elif states <= {"ready_for_pickup", "delivered"} and "ready_for_pickup" in states:
+            self.status = "ready_for_pickup"
+        elif states == {"released"} or states == {"released", "ready_for_pickup"}:
+            self.status = "accepted"
+        elif states & {"released", "ready_for_pickup"}:
             self.status = "partially_shipped"
         else:
             self.status = "shipped"

@@ -1,7 +1,8 @@
 """The warehouse (WMS) port: release a fulfillment order to the location that picks, packs and ships it."""
 
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, NoReturn, Protocol, Self
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -35,9 +36,26 @@ class WarehouseRefused(WarehouseError):
 class WarehouseClient(Protocol):
     def release(self, request: FulfillmentRequest) -> None: ...
 
+    def cancel(self, fulfillment_order_id: str) -> bool:
+        """Ask the location to stop a released fulfillment order; idempotent, so safe to retry.
+
+        True: stopped in time, nothing will ship or be handed over for it (also when the location never
+        received it: it then refuses a late release of that id). False: too late, it has already shipped or
+        been picked up, and its shipped/picked_up events come (or came) as usual.
+        Raises WarehouseUnavailable (transient) or WarehouseRefused (permanent) like ``release``.
+        """
+        ...
+
 
 # Statuses that say "not now" rather than "never".
 _TRANSIENT_4XX = frozenset({408, 425, 429})
+
+
+def _raise_for(response: httpx.Response, what: str) -> NoReturn:
+    message = f"warehouse answered {response.status_code} for {what}: {response.text[:500]}"
+    if response.status_code >= 500 or response.status_code in _TRANSIENT_4XX:
+        raise WarehouseUnavailable(message)
+    raise WarehouseRefused(message)
 
 
 class HttpWarehouseClient:
@@ -55,12 +73,21 @@ class HttpWarehouseClient:
             )
         except httpx.TransportError as err:
             raise WarehouseUnavailable(f"warehouse unreachable: {err!r}") from err
+        if not response.is_success:
+            _raise_for(response, request.fulfillment_order_id)
+
+    def cancel(self, fulfillment_order_id: str) -> bool:
+        """POST /warehouse/fulfillment-orders/{id}/cancel: 2xx is stopped (True), 409 is too late (False)."""
+        path = f"/warehouse/fulfillment-orders/{quote(fulfillment_order_id, safe='')}/cancel"
+        try:
+            response = self._client.post(path)
+        except httpx.TransportError as err:
+            raise WarehouseUnavailable(f"warehouse unreachable: {err!r}") from err
         if response.is_success:
-            return
-        message = f"warehouse answered {response.status_code} for {request.fulfillment_order_id}: {response.text[:500]}"
-        if response.status_code >= 500 or response.status_code in _TRANSIENT_4XX:
-            raise WarehouseUnavailable(message)
-        raise WarehouseRefused(message)
+            return True
+        if response.status_code == 409:
+            return False
+        _raise_for(response, f"cancel of {fulfillment_order_id}")
 
     def close(self) -> None:
         self._client.close()

@@ -92,7 +92,7 @@ def _api(args: argparse.Namespace) -> int:
 def _simulators(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from integrations.simulators import create_simulator_app
+    from integrations.simulators import create_simulator_app, parse_locations
     from starter.api.auth import parse_tokens
     from starter.logs import configure_logging
 
@@ -103,7 +103,13 @@ def _simulators(args: argparse.Namespace) -> int:
     if partner is None:
         print("OMS_TOKENS has no partner token for the simulators' webhooks", file=sys.stderr)
         return 2
-    app = create_simulator_app(settings.own_api_url, partner, settings.simulate, settings.simulate_delay)
+    app = create_simulator_app(
+        settings.own_api_url,
+        partner,
+        settings.simulate,
+        settings.simulate_delay,
+        reject_locations=parse_locations(settings.simulate_reject),
+    )
     uvicorn.run(app, host=settings.simulator_host, port=settings.simulator_port, log_level="warning")
     return 0
 

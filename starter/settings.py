@@ -50,7 +50,14 @@ class Settings(BaseSettings):
     tokens: str = DEV_TOKENS
     simulate: str = "auto"
     simulate_delay: float = 2.0
+    # comma-separated location ids whose simulated warehouse/store rejects every fulfillment order (demo rerouting)
+    simulate_reject: str = ""
     return_window: str = "P30D"
+    # units nothing can fill: these channels wait for stock up to backorder_limit, the others cancel them
+    backorder_channels: str = "web,app,agent,b2b"
+    backorder_limit: str = "P14D"
+    # a pickup order not collected within this is canceled, refunded and restocked
+    pickup_hold: str = "P7D"
     gateway_latency_ms: int = 30
     # availability below this many units (in total, and per location) shows as low_stock
     low_stock_threshold: int = 5
@@ -59,7 +66,7 @@ class Settings(BaseSettings):
     workflow_sandbox: bool = False
     log_level: str = "INFO"
 
-    @field_validator("return_window")
+    @field_validator("return_window", "backorder_limit", "pickup_hold")
     @classmethod
     def _valid_window(cls, value: str) -> str:
         parse_duration(value)
@@ -86,6 +93,15 @@ class Settings(BaseSettings):
     @property
     def return_window_delta(self) -> timedelta:
         return parse_duration(self.return_window)
+
+    def backorder_seconds(self, channel: str) -> float | None:
+        """How long the channel's orders wait for stock; None: the channel cancels unfillable units at once."""
+        channels = {c.strip() for c in self.backorder_channels.split(",") if c.strip()}
+        return parse_duration(self.backorder_limit).total_seconds() if channel in channels else None
+
+    @property
+    def pickup_hold_seconds(self) -> float:
+        return parse_duration(self.pickup_hold).total_seconds()
 
     @property
     def temporal_target(self) -> str:

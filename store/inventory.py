@@ -539,26 +539,37 @@ class InventoryRepository:
         )
         return True
 
-    def release(self, order_id: str, lines: list[SkuQuantity] | None = None, *, key: str | None = None) -> int:
+    def release(
+        self,
+        order_id: str,
+        lines: list[SkuQuantity] | None = None,
+        *,
+        key: str | None = None,
+        location_id: str | None = None,
+    ) -> int:
         """Release what the order still holds, all of it or only these quantities; returns the units released.
 
         Partial releases shrink the held reservations (in location order) and leave the rest reserved.
         A full release is safe to repeat. A partial release is not, unless keyed: with a `key` used
-        before, the call releases nothing and returns 0.
+        before, the call releases nothing and returns 0. `location_id` limits it to one location's
+        reservations (a fulfillment order rejected there).
         """
         try:
-            return self._release(order_id, lines, key)
+            return self._release(order_id, lines, key, location_id)
         except IntegrityError as err:
             if key is not None and _is_key_conflict(err):
                 return 0  # a concurrent call with the same key released first
             raise
 
-    def _release(self, order_id: str, lines: list[SkuQuantity] | None, key: str | None) -> int:
+    def _release(self, order_id: str, lines: list[SkuQuantity] | None, key: str | None, location_id: str | None) -> int:
         keys = _keys(key)
+        held_by_order = and_(reservations.c.order_id == order_id, reservations.c.status == "reserved")
+        if location_id is not None:
+            held_by_order = and_(held_by_order, reservations.c.location_id == location_id)
         with self._engine.begin() as conn:
             held = conn.execute(
                 select(reservations.c.id, reservations.c.location_id, reservations.c.sku, reservations.c.quantity)
-                .where(and_(reservations.c.order_id == order_id, reservations.c.status == "reserved"))
+                .where(held_by_order)
                 .order_by(reservations.c.location_id, reservations.c.sku)
                 .with_for_update()
             ).all()
@@ -570,7 +581,7 @@ class InventoryRepository:
                 for q in lines:
                     wanted[q.sku] = wanted.get(q.sku, 0) + q.quantity
             released = 0
-            for reservation_id, location_id, sku, quantity in held:
+            for reservation_id, held_at, sku, quantity in held:
                 take = quantity if wanted is None else min(quantity, wanted.get(sku, 0))
                 if take <= 0:
                     continue
@@ -586,10 +597,10 @@ class InventoryRepository:
                         updated_at=func.now(),
                     )
                 )
-                self._move_reserved(conn, location_id, sku, -take)
+                self._move_reserved(conn, held_at, sku, -take)
                 _record(
                     conn,
-                    location_id,
+                    held_at,
                     sku,
                     "release",
                     reserved_delta=-take,

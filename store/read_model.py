@@ -1,23 +1,26 @@
 """The order read model: a projection of each workflow's events, and the queries screens make of it.
 
 Writes are idempotent (events keyed by sequence, rows upserted with a version guard), so a retried
-projection activity changes nothing twice and a late retry never overwrites newer state.
+projection activity changes nothing twice and a late retry never overwrites newer state. A batch is one
+transaction with one statement per table, each a prepared text() statement (see `_UPSERT_ORDER`).
 """
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from psycopg.errors import NotNullViolation
 from pydantic import BaseModel
-from sqlalchemy import Engine, and_, func, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Connection
+from pydantic_core import to_json
+from sqlalchemy import Engine, and_, or_, select, text
+from sqlalchemy.exc import IntegrityError
 
 from domain import events as ev
+from domain.models import PlaceOrder, SkuQuantity
 from domain.money import quantize
-from domain.order import Order
-from store.tables import fulfillment_orders, invoices, order_events, order_lines, orders, payments
+from domain.order import CLOSED_FULFILLMENT, FulfillmentOrderState, LineState, Order
+from store.tables import fulfillment_orders, invoices, order_events, order_lines, orders, payments, returns
 
 
 class ProjectionBatch(BaseModel):
@@ -47,7 +50,21 @@ class FulfillmentOrderSummary(BaseModel):
     carrier: str | None
     tracking_number: str | None
     captured: Decimal
+    refunded: Decimal
     invoice_id: str | None
+    promised_date: date | None
+
+
+class ReturnSummary(BaseModel):
+    return_id: str
+    rma: str
+    status: str  # requested, received, refunded
+    method: str  # mail, in_store
+    location_id: str
+    label: str | None
+    lines: list[SkuQuantity]
+    received: list[ev.ReturnedLine]
+    refund_amount: Decimal
 
 
 class ShipmentSummary(BaseModel):
@@ -96,6 +113,10 @@ class OrderSummary(BaseModel):
     currency: str
     total: Decimal
     delivery_method: str
+    # the latest date a fulfillment order (not rejected or canceled) promised
+    promised_date: date | None = None
+    # while units wait for stock: when the order stops waiting and cancels them
+    backordered_until: datetime | None = None
     shipping_address: dict[str, Any]
     fraud_score: int | None
     lines: list[LineSummary]
@@ -104,7 +125,7 @@ class OrderSummary(BaseModel):
     payment: PaymentTotals
     payments: list[PaymentRecord]
     invoices: list[InvoiceSummary]
-    returns: list[dict[str, Any]]
+    returns: list[ReturnSummary]
     timeline: list[TimelineEntry]
     placed_at: datetime
     updated_at: datetime
@@ -120,11 +141,128 @@ class OrderListItem(BaseModel):
     placed_at: datetime
 
 
-_MONEY_EVENTS = {
-    "PaymentAuthorized": "authorize",
-    "PaymentCaptured": "capture",
-    "AuthorizationVoided": "void",
-}
+# The projection's statements, built once: PostgreSQL's INSERT .. ON CONFLICT constructs are never cached by
+# SQLAlchemy (the dialect's Insert sets inherit_cache = False), so they would be compiled again on every batch.
+# Plain text() is cached by its string, and psycopg prepares it server-side after a few executions. Each table is
+# written by one statement per batch: its rows travel as one JSON array unpacked by jsonb_to_recordset.
+_UPSERT_ORDER = text(
+    """
+    INSERT INTO orders (order_id, workflow_id, status, channel, customer_id, customer, currency, total,
+        authorized, captured, refunded, voided, delivery_method, shipping_address, fraud_score, version,
+        placed_at, promised_date, backordered_until)
+    VALUES (:order_id, :workflow_id, :status, :channel, :customer_id, CAST(:customer AS jsonb), :currency, :total,
+        :authorized, :captured, :refunded, :voided, :delivery_method, CAST(:shipping_address AS jsonb), :fraud_score,
+        :version,
+        COALESCE(:placed_at, (SELECT o.placed_at FROM orders o WHERE o.order_id = CAST(:order_id AS varchar))),
+        :promised_date, :backordered_until)
+    ON CONFLICT (order_id) DO UPDATE SET
+        workflow_id = excluded.workflow_id, status = excluded.status, channel = excluded.channel,
+        customer_id = excluded.customer_id, customer = excluded.customer, currency = excluded.currency,
+        total = excluded.total, authorized = excluded.authorized, captured = excluded.captured,
+        refunded = excluded.refunded, voided = excluded.voided, delivery_method = excluded.delivery_method,
+        shipping_address = excluded.shipping_address, fraud_score = excluded.fraud_score,
+        version = excluded.version, promised_date = excluded.promised_date,
+        backordered_until = excluded.backordered_until, updated_at = now()
+    WHERE orders.version <= excluded.version
+    RETURNING version
+    """
+)
+
+# Rows that did not change are left alone (no new row version, updated_at kept).
+_UPSERT_LINES = text(
+    """
+    INSERT INTO order_lines (order_id, sku, unit_price, ordered, allocated, shipped, delivered, canceled, returned)
+    SELECT :order_id, r.sku, r.unit_price, r.ordered, r.allocated, r.shipped, r.delivered, r.canceled, r.returned
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(sku text, unit_price numeric, ordered int, allocated int,
+        shipped int, delivered int, canceled int, returned int)
+    ON CONFLICT (order_id, sku) DO UPDATE SET
+        unit_price = excluded.unit_price, ordered = excluded.ordered, allocated = excluded.allocated,
+        shipped = excluded.shipped, delivered = excluded.delivered, canceled = excluded.canceled,
+        returned = excluded.returned
+    WHERE (order_lines.unit_price, order_lines.ordered, order_lines.allocated, order_lines.shipped,
+           order_lines.delivered, order_lines.canceled, order_lines.returned)
+        IS DISTINCT FROM (excluded.unit_price, excluded.ordered, excluded.allocated, excluded.shipped,
+           excluded.delivered, excluded.canceled, excluded.returned)
+    """
+)
+
+_UPSERT_FULFILLMENT_ORDERS = text(
+    """
+    INSERT INTO fulfillment_orders (id, order_id, location_id, status, lines, carrier, tracking_number, captured,
+        refunded, invoice_id, promised_date)
+    SELECT r.id, :order_id, r.location_id, r.status, r.lines, r.carrier, r.tracking_number, r.captured,
+        r.refunded, r.invoice_id, r.promised_date
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id text, location_id text, status text, lines jsonb,
+        carrier text, tracking_number text, captured numeric, refunded numeric, invoice_id text, promised_date date)
+    ON CONFLICT (id) DO UPDATE SET
+        order_id = excluded.order_id, location_id = excluded.location_id, status = excluded.status,
+        lines = excluded.lines, carrier = excluded.carrier, tracking_number = excluded.tracking_number,
+        captured = excluded.captured, refunded = excluded.refunded, invoice_id = excluded.invoice_id,
+        promised_date = excluded.promised_date, updated_at = now()
+    WHERE (fulfillment_orders.order_id, fulfillment_orders.location_id, fulfillment_orders.status,
+           fulfillment_orders.lines, fulfillment_orders.carrier, fulfillment_orders.tracking_number,
+           fulfillment_orders.captured, fulfillment_orders.refunded, fulfillment_orders.invoice_id,
+           fulfillment_orders.promised_date)
+        IS DISTINCT FROM (excluded.order_id, excluded.location_id, excluded.status, excluded.lines,
+           excluded.carrier, excluded.tracking_number, excluded.captured, excluded.refunded, excluded.invoice_id,
+           excluded.promised_date)
+    """
+)
+
+_UPSERT_RETURNS = text(
+    """
+    INSERT INTO returns (return_id, order_id, rma, status, method, location_id, label, lines, received,
+        refund_amount, created_at)
+    SELECT r.return_id, :order_id, r.rma, r.status, r.method, r.location_id, r.label, r.lines, r.received,
+        r.refund_amount, COALESCE(r.requested_at, now())
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(return_id text, rma text, status text, method text,
+        location_id text, label text, lines jsonb, received jsonb, refund_amount numeric, requested_at timestamptz)
+    ON CONFLICT (return_id) DO UPDATE SET
+        rma = excluded.rma, status = excluded.status, method = excluded.method,
+        location_id = excluded.location_id, label = excluded.label, lines = excluded.lines,
+        received = excluded.received, refund_amount = excluded.refund_amount, updated_at = now()
+    WHERE (returns.rma, returns.status, returns.method, returns.location_id, returns.label, returns.lines,
+           returns.received, returns.refund_amount)
+        IS DISTINCT FROM (excluded.rma, excluded.status, excluded.method, excluded.location_id, excluded.label,
+           excluded.lines, excluded.received, excluded.refund_amount)
+    """
+)
+
+_INSERT_EVENTS = text(
+    """
+    INSERT INTO order_events (order_id, seq, type, at, actor, summary, data)
+    SELECT :order_id, r.seq, r.type, r.at, r.actor, r.summary, r.data
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(seq int, type text, at timestamptz, actor text,
+        summary text, data jsonb)
+    ON CONFLICT DO NOTHING
+    """
+)
+
+_INSERT_PAYMENTS = text(
+    """
+    INSERT INTO payments (transaction_id, order_id, kind, amount, currency, fulfillment_order_id, at)
+    SELECT r.transaction_id, :order_id, r.kind, r.amount, :currency, r.fulfillment_order_id, r.at
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(transaction_id text, kind text, amount numeric,
+        fulfillment_order_id text, at timestamptz)
+    ON CONFLICT DO NOTHING
+    """
+)
+
+_INSERT_INVOICES = text(
+    """
+    INSERT INTO invoices (invoice_id, order_id, fulfillment_order_id, amount, currency, issued_at)
+    SELECT r.invoice_id, :order_id, r.fulfillment_order_id, r.amount, :currency, r.issued_at
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(invoice_id text, fulfillment_order_id text, amount numeric,
+        issued_at timestamptz)
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+def _json(value: object) -> str:
+    """JSON for a statement's parameter: decimals as exact strings, times in ISO 8601, models as their fields."""
+    encoded: bytes = to_json(value)
+    return encoded.decode()
 
 
 class OrderProjection:
@@ -132,135 +270,161 @@ class OrderProjection:
         self._engine = engine
 
     def project(self, batch: ProjectionBatch) -> None:
+        """Write the batch in one transaction, one statement per table; a batch older than the projected order
+        (a late retry) changes nothing."""
         order, placed = batch.order, batch.order.placed
         if placed is None:
             raise ValueError(f"order {order.order_id} has no OrderPlaced event to project")
+        key = {"order_id": order.order_id}
         with self._engine.begin() as conn:
-            placed_at = _placed_at(conn, order.order_id, batch.events)
-            row = {
-                "order_id": order.order_id,
-                "workflow_id": batch.workflow_id,
-                "status": order.status,
-                "channel": placed.channel,
-                "customer_id": placed.customer.id,
-                "customer": placed.customer.model_dump(mode="json"),
-                "currency": placed.currency,
-                "total": order.total,
-                "authorized": order.payment.authorized,
-                "captured": order.payment.captured,
-                "refunded": order.payment.refunded,
-                "voided": order.payment.voided,
-                "delivery_method": placed.delivery_method,
-                "shipping_address": placed.shipping_address.model_dump(mode="json"),
-                "fraud_score": order.fraud_score,
-                "version": order.version,
-                "placed_at": placed_at,
-            }
-            stmt = insert(orders).values(row)
-            newer = {k: stmt.excluded[k] for k in row if k not in ("order_id", "placed_at")}
-            result = conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["order_id"],
-                    set_={**newer, "updated_at": func.now()},
-                    where=orders.c.version <= stmt.excluded.version,
-                ).returning(orders.c.version)
-            ).first()
-            if result is None:
+            try:
+                fresh = conn.execute(_UPSERT_ORDER, _order_row(batch, placed)).first()
+            except IntegrityError as err:
+                if isinstance(err.orig, NotNullViolation) and err.orig.diag.column_name == "placed_at":
+                    raise ValueError(
+                        f"order {order.order_id} is projected for the first time without its OrderPlaced event"
+                    ) from err
+                raise
+            if fresh is None:
                 return  # a newer batch is already projected; this retry is stale
-            self._lines(conn, order)
-            self._fulfillment_orders(conn, order)
-            self._events(conn, order, batch.events)
-
-    @staticmethod
-    def _lines(conn: Connection, order: Order) -> None:
-        for line in order.lines:
-            values = line.model_dump(include=set(LineSummary.model_fields))
-            stmt = insert(order_lines).values(order_id=order.order_id, **values)
-            conn.execute(stmt.on_conflict_do_update(index_elements=["order_id", "sku"], set_=values))
-
-    @staticmethod
-    def _fulfillment_orders(conn: Connection, order: Order) -> None:
-        for fo in order.fulfillment_orders:
-            values = {
-                "order_id": order.order_id,
-                "location_id": fo.location_id,
-                "status": fo.status,
-                "lines": [q.model_dump() for q in fo.lines],
-                "carrier": fo.carrier,
-                "tracking_number": fo.tracking_number,
-                "captured": fo.captured,
-                "invoice_id": fo.invoice_id,
-            }
-            stmt = insert(fulfillment_orders).values(id=fo.id, **values)
-            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={**values, "updated_at": func.now()}))
-
-    @staticmethod
-    def _events(conn: Connection, order: Order, recorded: list[ev.RecordedEvent]) -> None:
-        for item in recorded:
-            event = item.event
-            conn.execute(
-                insert(order_events)
-                .values(
-                    order_id=order.order_id,
-                    seq=item.seq,
-                    type=event.type,
-                    at=event.at,
-                    actor=event.actor,
-                    summary=ev.describe(event),
-                    data=event.model_dump(mode="json"),
-                )
-                .on_conflict_do_nothing()
-            )
-            kind = _MONEY_EVENTS.get(event.type)
-            if kind is not None:
-                conn.execute(
-                    insert(payments)
-                    .values(
-                        transaction_id=_transaction_id(event),
-                        order_id=order.order_id,
-                        kind=kind,
-                        amount=getattr(event, "amount"),  # noqa: B009 - every money event has one
-                        currency=order.currency,
-                        fulfillment_order_id=getattr(event, "fulfillment_order_id", None),
-                        at=event.at,
-                    )
-                    .on_conflict_do_nothing()
-                )
-            if isinstance(event, ev.InvoiceIssued):
-                conn.execute(
-                    insert(invoices)
-                    .values(
-                        invoice_id=event.invoice_id,
-                        order_id=order.order_id,
-                        fulfillment_order_id=event.fulfillment_order_id,
-                        amount=event.amount,
-                        currency=order.currency,
-                        issued_at=event.at,
-                    )
-                    .on_conflict_do_nothing()
-                )
+            conn.execute(_UPSERT_LINES, {**key, "rows": _json([_line_row(line) for line in order.lines])})
+            if order.fulfillment_orders:
+                fos = [_fulfillment_order_row(fo) for fo in order.fulfillment_orders]
+                conn.execute(_UPSERT_FULFILLMENT_ORDERS, {**key, "rows": _json(fos)})
+            if order.returns:
+                conn.execute(_UPSERT_RETURNS, {**key, "rows": _json(_return_rows(order, batch.events))})
+            if not batch.events:
+                return
+            conn.execute(_INSERT_EVENTS, {**key, "rows": _json([_event_row(item) for item in batch.events])})
+            money = [row for item in batch.events for row in _payment_rows(item.event)]
+            if money:
+                conn.execute(_INSERT_PAYMENTS, {**key, "currency": order.currency, "rows": _json(money)})
+            invoiced = [_invoice_row(item.event) for item in batch.events if isinstance(item.event, ev.InvoiceIssued)]
+            if invoiced:
+                conn.execute(_INSERT_INVOICES, {**key, "currency": order.currency, "rows": _json(invoiced)})
 
 
-def _transaction_id(event: ev.OrderEvent) -> str:
+def _order_row(batch: ProjectionBatch, placed: PlaceOrder) -> dict[str, Any]:
+    order = batch.order
+    promises = [fo.promised_date for fo in order.fulfillment_orders if fo.status not in CLOSED_FULFILLMENT]
+    return {
+        "order_id": order.order_id,
+        "workflow_id": batch.workflow_id,
+        "status": order.status,
+        "channel": placed.channel,
+        "customer_id": placed.customer.id,
+        "customer": placed.customer.model_dump_json(),
+        "currency": placed.currency,
+        "total": order.total,
+        "authorized": order.payment.authorized,
+        "captured": order.payment.captured,
+        "refunded": order.payment.refunded,
+        "voided": order.payment.voided,
+        "delivery_method": placed.delivery_method,
+        "shipping_address": placed.shipping_address.model_dump_json(),
+        "fraud_score": order.fraud_score,
+        "version": order.version,
+        # NULL: keep the time projected with the first batch (the statement looks it up)
+        "placed_at": next((i.event.at for i in batch.events if isinstance(i.event, ev.OrderPlaced)), None),
+        "promised_date": max((d for d in promises if d is not None), default=None),
+        "backordered_until": order.backordered_until,
+    }
+
+
+def _line_row(line: LineState) -> dict[str, Any]:
+    return {
+        "sku": line.sku,
+        "unit_price": line.unit_price,
+        "ordered": line.ordered,
+        "allocated": line.allocated,
+        "shipped": line.shipped,
+        "delivered": line.delivered,
+        "canceled": line.canceled,
+        "returned": line.returned,
+    }
+
+
+def _fulfillment_order_row(fo: FulfillmentOrderState) -> dict[str, Any]:
+    return {
+        "id": fo.id,
+        "location_id": fo.location_id,
+        "status": fo.status,
+        "lines": fo.lines,
+        "carrier": fo.carrier,
+        "tracking_number": fo.tracking_number,
+        "captured": fo.captured,
+        "refunded": fo.refunded,
+        "invoice_id": fo.invoice_id,
+        "promised_date": fo.promised_date,
+    }
+
+
+def _return_rows(order: Order, recorded: list[ev.RecordedEvent]) -> list[dict[str, Any]]:
+    # A return's row is created with the batch that requested it: it is dated by that event.
+    requested_at = {i.event.return_id: i.event.at for i in recorded if isinstance(i.event, ev.ReturnRequested)}
+    return [
+        {
+            "return_id": r.id,
+            "rma": r.rma,
+            "status": r.status,
+            "method": r.method,
+            "location_id": r.location_id,
+            "label": r.label,
+            "lines": r.lines,
+            "received": r.received,
+            "refund_amount": r.refund_amount,
+            "requested_at": requested_at.get(r.id),
+        }
+        for r in order.returns
+    ]
+
+
+def _event_row(item: ev.RecordedEvent) -> dict[str, Any]:
+    event = item.event
+    return {
+        "seq": item.seq,
+        "type": event.type,
+        "at": event.at,
+        "actor": event.actor,
+        "summary": ev.describe(event),
+        "data": event,
+    }
+
+
+def _payment_rows(event: ev.OrderEvent) -> list[dict[str, Any]]:
+    """The payments rows of a money event: one per authorization, capture or void; one per part of a refund
+    or appeasement (each part goes back to one capture), keyed `<refund id>:<capture transaction id>`."""
+
+    def row(transaction_id: str, kind: str, amount: Decimal, fulfillment_order_id: str | None) -> dict[str, Any]:
+        return {
+            "transaction_id": transaction_id,
+            "kind": kind,
+            "amount": amount,
+            "fulfillment_order_id": fulfillment_order_id,
+            "at": event.at,
+        }
+
     match event:
-        case ev.PaymentAuthorized(authorization_id=i):
-            return i
-        case ev.PaymentCaptured(transaction_id=i):
-            return i
-        case ev.AuthorizationVoided(authorization_id=i):
-            return f"{i}:void"
-    raise ValueError(f"{event.type} moves no money")
+        case ev.PaymentAuthorized(authorization_id=i, amount=a):
+            return [row(i, "authorize", a, None)]
+        case ev.PaymentCaptured(transaction_id=i, amount=a, fulfillment_order_id=f):
+            return [row(i, "capture", a, f)]
+        case ev.AuthorizationVoided(authorization_id=i, amount=a):
+            return [row(f"{i}:void", "void", a, None)]
+        case ev.RefundIssued(refund_id=r, parts=parts):
+            return [row(f"{r}:{p.transaction_id}", "refund", p.amount, p.fulfillment_order_id) for p in parts]
+        case ev.AppeasementGranted(refund_id=r, parts=parts):
+            return [row(f"{r}:{p.transaction_id}", "appeasement", p.amount, p.fulfillment_order_id) for p in parts]
+    return []
 
 
-def _placed_at(conn: Connection, order_id: str, recorded: list[ev.RecordedEvent]) -> datetime:
-    for item in recorded:
-        if isinstance(item.event, ev.OrderPlaced):
-            return item.event.at
-    existing = conn.execute(select(orders.c.placed_at).where(orders.c.order_id == order_id)).scalar()
-    if existing is None:
-        raise ValueError(f"order {order_id} is projected for the first time without its OrderPlaced event")
-    placed: datetime = existing
-    return placed
+def _invoice_row(event: ev.InvoiceIssued) -> dict[str, Any]:
+    return {
+        "invoice_id": event.invoice_id,
+        "fulfillment_order_id": event.fulfillment_order_id,
+        "amount": event.amount,
+        "issued_at": event.at,
+    }
 
 
 def _money(row: Mapping[Any, Any], currency: str) -> dict[str, Any]:
@@ -288,10 +452,17 @@ class OrderQueries:
             currency = row["currency"]
             fo_list = [FulfillmentOrderSummary.model_validate(_money(fo, currency)) for fo in fos]
             pays = conn.execute(
-                select(payments).where(payments.c.order_id == order_id).order_by(payments.c.at)
+                select(payments)
+                .where(payments.c.order_id == order_id)
+                .order_by(payments.c.at, payments.c.transaction_id)
             ).mappings()
             invs = conn.execute(
                 select(invoices).where(invoices.c.order_id == order_id).order_by(invoices.c.issued_at)
+            ).mappings()
+            rets = conn.execute(
+                select(returns)
+                .where(returns.c.order_id == order_id)
+                .order_by(returns.c.created_at, returns.c.return_id)
             ).mappings()
             timeline = conn.execute(
                 select(order_events).where(order_events.c.order_id == order_id).order_by(order_events.c.seq)
@@ -300,6 +471,8 @@ class OrderQueries:
                 **{k: row[k] for k in ("order_id", "workflow_id", "status", "channel", "customer", "currency")},
                 total=quantize(row["total"], currency),
                 delivery_method=row["delivery_method"],
+                promised_date=row["promised_date"],
+                backordered_until=row["backordered_until"],
                 shipping_address=row["shipping_address"],
                 fraud_score=row["fraud_score"],
                 lines=[LineSummary.model_validate(_money(line, currency)) for line in lines],
@@ -317,7 +490,7 @@ class OrderQueries:
                 payment=PaymentTotals.model_validate(_money(row, currency)),
                 payments=[PaymentRecord.model_validate(_money(p, currency)) for p in pays],
                 invoices=[InvoiceSummary.model_validate(_money(i, currency)) for i in invs],
-                returns=[],
+                returns=[ReturnSummary.model_validate(_money(r, currency)) for r in rets],
                 timeline=[TimelineEntry.model_validate(dict(t)) for t in timeline],
                 placed_at=row["placed_at"],
                 updated_at=row["updated_at"],
@@ -337,6 +510,26 @@ class OrderQueries:
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
         return [OrderListItem.model_validate(_money(r, r["currency"])) for r in rows]
+
+    def backordered_orders_needing(self, sku: str) -> list[str]:
+        """Orders waiting for stock of `sku`, oldest first: backordered (or partially shipped with the rest
+        backordered) with units of that sku neither canceled nor allocated."""
+        waiting = (order_lines.c.ordered - order_lines.c.canceled - order_lines.c.allocated) > 0
+        stmt = (
+            select(orders.c.order_id)
+            .join(order_lines, order_lines.c.order_id == orders.c.order_id)
+            .where(
+                order_lines.c.sku == sku,
+                waiting,
+                or_(
+                    orders.c.status == "backordered",
+                    and_(orders.c.status == "partially_shipped", orders.c.backordered_until.is_not(None)),
+                ),
+            )
+            .order_by(orders.c.placed_at, orders.c.order_id)
+        )
+        with self._engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
 
     def fulfillment_order_of_tracking(self, tracking_number: str) -> tuple[str, str] | None:
         with self._engine.connect() as conn:

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -164,6 +165,10 @@ orders = Table(
     Column("version", Integer, nullable=False),
     Column("placed_at", DateTime(timezone=True), nullable=False),
     _now(),
+    # the latest date promised by a fulfillment order still open or done (not rejected or canceled)
+    Column("promised_date", Date),
+    # while units wait for stock: when the order gives up waiting and cancels them
+    Column("backordered_until", DateTime(timezone=True)),
 )
 
 order_lines = Table(
@@ -178,6 +183,13 @@ order_lines = Table(
     Column("delivered", Integer, nullable=False),
     Column("canceled", Integer, nullable=False),
     Column("returned", Integer, nullable=False),
+)
+
+# Lines with units waiting for stock (ordered - canceled - allocated > 0): what a receipt of a SKU wakes up.
+Index(
+    "ix_order_lines_unallocated_sku",
+    order_lines.c.sku,
+    postgresql_where=(order_lines.c.ordered - order_lines.c.canceled - order_lines.c.allocated) > 0,
 )
 
 order_events = Table(
@@ -205,18 +217,43 @@ fulfillment_orders = Table(
     Column("captured", MONEY, nullable=False),
     Column("invoice_id", String(80)),
     _now(),
+    Column("promised_date", Date),
+    Column("refunded", MONEY, nullable=False, server_default="0"),
 )
 
+returns = Table(
+    "returns",
+    metadata,
+    Column("return_id", String(80), primary_key=True),
+    Column("order_id", String(64), ForeignKey("orders.order_id"), nullable=False, index=True),
+    Column("rma", String(80), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("location_id", String(64), nullable=False),
+    Column("label", Text),
+    Column("lines", Json, nullable=False),
+    Column("received", Json, nullable=False),
+    Column("refund_amount", MONEY, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _now(),
+    CheckConstraint("status in ('requested','received','refunded')", name="status"),
+)
+
+PAYMENT_KINDS = ("authorize", "capture", "void", "refund", "appeasement")
+
+# One row per money movement the order recorded; a refund or appeasement has one row per capture it went back to,
+# keyed `<refund id>:<capture transaction id>`.
 payments = Table(
     "payments",
     metadata,
-    Column("transaction_id", String(80), primary_key=True),
+    Column("transaction_id", String(200), primary_key=True),
     Column("order_id", String(64), ForeignKey("orders.order_id"), nullable=False, index=True),
     Column("kind", String(16), nullable=False),
     Column("amount", MONEY, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("fulfillment_order_id", String(80)),
     Column("at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("kind in (" + ",".join(f"'{k}'" for k in PAYMENT_KINDS) + ")", name="kind"),
 )
 
 invoices = Table(

@@ -22,6 +22,10 @@ def workflow_id_for(order_id: str) -> str:
 class OrderInput(BaseModel):
     order: PlaceOrder
     return_window_seconds: float = Field(gt=0)
+    # the channel's policy for units nothing can fill: wait this long for stock, or None to cancel them at once
+    backorder_seconds: float | None = None
+    # how long a pickup order waits at the store before it is canceled and restocked
+    pickup_hold_seconds: float = Field(default=7 * 86400, gt=0)
 
 
 class CheckoutResult(BaseModel):
@@ -34,10 +38,13 @@ class CheckoutResult(BaseModel):
 
 
 class WarehouseEvent(BaseModel):
+    """A location's news of a fulfillment order. Stores also report pickup orders ready and collected."""
+
     fulfillment_order_id: str
-    event: Literal["picked", "packed", "shipped", "rejected"]
+    event: Literal["picked", "packed", "shipped", "rejected", "ready_for_pickup", "picked_up"]
     tracking_number: str | None = None
     carrier: str | None = None
+    reason: str | None = None
 
 
 class CarrierEvent(BaseModel):
@@ -68,6 +75,7 @@ class OrderOutcome(BaseModel):
 RETURN_UPDATE = "request_return"
 APPEASEMENT_UPDATE = "grant_appeasement"
 RETURN_SIGNAL = "return_event"
+STOCK_RECEIVED_SIGNAL = "stock_received"
 
 
 def return_id_for(order_id: str, n: int) -> str:
@@ -120,3 +128,11 @@ class AppeasementResult(BaseModel):
     order_id: str
     refunded: Decimal
     refundable_left: Decimal
+
+
+class StockReceived(BaseModel):
+    """Stock arrived somewhere: a backordered order tries to allocate again."""
+
+    location_id: str
+    sku: str
+    quantity: int

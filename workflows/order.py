@@ -6,10 +6,18 @@ follow the status. Every step is a local activity: each costs one marker event i
 instead of a scheduled/started/completed triple and a round trip through the server, which is what
 keeps an order's history short and checkout fast. Each marker still names its step, and local
 activities retry with backoff like any other.
+
+Fulfillment orders are tracked inside this workflow rather than as child workflows: a child would
+add at least a dozen events per fulfillment order to what an order costs, and the operator already
+sees each one in the order's timeline and in its step summaries.
 """
 
 import asyncio
-from datetime import timedelta
+import contextlib
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -19,30 +27,43 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
     from domain import events as ev
+    from domain.errors import InvariantViolation
     from domain.fraud import screen
     from domain.models import SkuQuantity
     from domain.order import FulfillmentOrderState, Order
     from store.read_model import ProjectionBatch
     from workflows import search_attributes as sa
     from workflows.messages import (
+        APPEASEMENT_UPDATE,
         CANCEL_UPDATE,
         CARRIER_SIGNAL,
         CHECKOUT_UPDATE,
         ORDER_WORKFLOW,
+        RETURN_SIGNAL,
+        RETURN_UPDATE,
+        STOCK_RECEIVED_SIGNAL,
         SUMMARY_QUERY,
         WAREHOUSE_SIGNAL,
+        AppeasementRequest,
+        AppeasementResult,
         CancelRequest,
         CancelResult,
         CarrierEvent,
         CheckoutResult,
         OrderInput,
         OrderOutcome,
+        ReturnEvent,
+        ReturnRequest,
+        ReturnResult,
+        StockReceived,
         WarehouseEvent,
+        return_id_for,
     )
 
 R = TypeVar("R")
 STEP_TIMEOUT = timedelta(seconds=10)
 STEP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
+RETURN_CARRIER = "YMT"
 
 
 @workflow.defn(name=ORDER_WORKFLOW)
@@ -58,8 +79,15 @@ class OrderWorkflow:
         self._refusal: str | None = None
         self._void_lock = asyncio.Lock()
         self._flush_lock = asyncio.Lock()
+        self._money_lock = asyncio.Lock()  # refunds one at a time, so two never split the same capture
+        self._stock_arrived = False
+        self._released_rejections: set[str] = set()
+        self._collect_by: dict[str, datetime] = {}
+        self._window_closes: datetime | None = None
+        self._cancels = 0
+        self._appeasements = 0
 
-    # -- messages ---------------------------------------------------------------------------
+    # -- storefront -------------------------------------------------------------------------
     @workflow.update(name=CHECKOUT_UPDATE)
     async def checkout(self) -> CheckoutResult:
         """Answers the storefront once the order is accepted or refused; repeated checkouts get the same answer."""
@@ -67,15 +95,22 @@ class OrderWorkflow:
         assert self._checkout is not None
         return self._checkout
 
+    @workflow.query(name=SUMMARY_QUERY)
+    def summary(self) -> Order:
+        return self._order
+
+    # -- partners ---------------------------------------------------------------------------
     @workflow.signal(name=WAREHOUSE_SIGNAL)
     def warehouse_event(self, event: WarehouseEvent) -> None:
+        """Repeated or late events find the fulfillment order past that state and change nothing."""
         fo = self._find_fulfillment_order(event.fulfillment_order_id)
-        if fo is None or event.event in ("picked", "packed"):
-            return  # progress events are acknowledged by the API; the order does not change
+        if fo is None:
+            return
+        now = workflow.now()
         if event.event == "shipped" and fo.status == "released":
             self._record(
                 ev.ShipmentShipped(
-                    at=workflow.now(),
+                    at=now,
                     actor="partner:warehouse",
                     fulfillment_order_id=fo.id,
                     carrier=event.carrier or "unknown",
@@ -84,28 +119,56 @@ class OrderWorkflow:
             )
             if fo.id in self._early_deliveries:
                 self._deliver(fo.id)
-        elif event.event == "rejected":
-            workflow.logger.warning("Rejected fulfillment orders are not rerouted yet", extra={"fo": fo.id})
+        elif event.event == "rejected" and fo.status == "released":
+            reason = event.reason or f"rejected by {fo.location_id}"
+            self._record(
+                ev.FulfillmentOrderRejected(
+                    at=now, actor="partner:warehouse", fulfillment_order_id=fo.id, reason=reason
+                )
+            )
+        elif event.event in ("ready_for_pickup", "picked_up") and fo.status == "released":
+            collect_by = now + timedelta(seconds=self._input.pickup_hold_seconds)
+            self._collect_by[fo.id] = collect_by
+            self._record(
+                ev.ReadyForPickup(at=now, actor="partner:store", fulfillment_order_id=fo.id, collect_by=collect_by)
+            )
+        if event.event == "picked_up" and fo.status == "ready_for_pickup":
+            self._record(ev.PickedUp(at=now, actor="partner:store", fulfillment_order_id=fo.id))
 
     @workflow.signal(name=CARRIER_SIGNAL)
     def carrier_event(self, event: CarrierEvent) -> None:
         if event.event != "delivered":
             return
         fo = next((f for f in self._order.fulfillment_orders if f.tracking_number == event.tracking_number), None)
-        if fo is None:
-            return
-        if fo.status == "shipped":
+        if fo is not None and fo.status == "shipped":
             self._deliver(fo.id)
 
+    @workflow.signal(name=STOCK_RECEIVED_SIGNAL)
+    def stock_received(self, news: StockReceived) -> None:
+        if self._order.backordered_until is not None:
+            self._stock_arrived = True
+
+    @workflow.signal(name=RETURN_SIGNAL)
+    def return_event(self, event: ReturnEvent) -> None:
+        """The returned units arrived; a second `received` for the same return changes nothing."""
+        rma = next((r for r in self._order.returns if r.id == event.return_id), None)
+        if rma is None or rma.status != "requested":
+            return
+        lines = [ev.ReturnedLine(sku=u.sku, quantity=u.quantity, condition=u.condition) for u in event.lines]
+        received = ev.ReturnReceived(at=workflow.now(), actor="partner:returns", return_id=rma.id, lines=lines)
+        try:
+            self._record(received)
+        except InvariantViolation as refused:
+            workflow.logger.warning("Return event refused", extra={"return_id": rma.id, "reason": str(refused)})
+
+    # -- agents and customers -----------------------------------------------------------------
     @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self, request: CancelRequest) -> CancelResult:
         lines = request.lines or self._order.cancelable_lines()
+        before = _holdings(self._order)
         self._record(ev.ItemsCanceled(at=workflow.now(), actor=request.actor, lines=lines, reason=request.reason))
-        release = act.ReleaseRequest(order_id=self._order.order_id, lines=lines)
-        summary = f"release {sum(q.quantity for q in lines)} canceled unit(s)"
-        await self._step(act.RELEASE_INVENTORY, release, int, summary)
-        if self._order.status == "canceled":
-            await self._void_authorization()
+        self._cancels += 1
+        await self._release_canceled(before, f"cancel:{self._cancels}")
         await self._flush()
         return CancelResult(order_id=self._order.order_id, status=self._order.status, canceled=lines)
 
@@ -116,9 +179,74 @@ class OrderWorkflow:
         if refusal is not None:
             raise ValueError(refusal)
 
-    @workflow.query(name=SUMMARY_QUERY)
-    def summary(self) -> Order:
-        return self._order
+    @workflow.update(name=RETURN_UPDATE)
+    async def request_return(self, request: ReturnRequest) -> ReturnResult:
+        n = len(self._order.returns) + 1
+        return_id = return_id_for(self._order.order_id, n)
+        rma = f"RMA-{self._order.order_id}-{n}"
+        location_id = request.location_id if request.method == "in_store" else self._origin_of(request.lines)
+        assert location_id is not None, "the validator requires a store for in-store returns"
+        label = f"{RETURN_CARRIER}-RET-{workflow.uuid4().hex[:10].upper()}" if request.method == "mail" else None
+        refund = min(self._order.amount_of(request.lines), self._refundable_unreserved())
+        self._record(
+            ev.ReturnRequested(
+                at=workflow.now(),
+                actor=request.actor,
+                return_id=return_id,
+                rma=rma,
+                lines=request.lines,
+                reason=request.reason,
+                method=request.method,
+                location_id=location_id,
+                label=label,
+                refund_amount=refund,
+            )
+        )
+        await self._flush()
+        return ReturnResult(return_id=return_id, rma=rma, label=label, location_id=location_id, refund_estimate=refund)
+
+    @request_return.validator
+    def _return_allowed(self, request: ReturnRequest) -> None:
+        if not any(line.delivered for line in self._order.lines):
+            raise ValueError("nothing on the order has been delivered yet: cancel instead, or wait for delivery")
+        if self._window_closes is not None and workflow.now() >= self._window_closes:
+            raise ValueError(f"the return window closed on {self._window_closes:%Y-%m-%d %H:%M} UTC")
+        if request.method == "in_store" and not request.location_id:
+            raise ValueError("an in-store return needs the store's location_id")
+        refusal = self._order.return_refusal(request.lines)
+        if refusal is not None:
+            raise ValueError(refusal)
+
+    @workflow.update(name=APPEASEMENT_UPDATE)
+    async def grant_appeasement(self, request: AppeasementRequest) -> AppeasementResult:
+        async with self._money_lock:
+            refusal = self._appeasement_refusal(request.amount)
+            if refusal is not None:  # another refund went first while this one waited for the lock
+                raise ApplicationError(refusal, type="AppeasementRefused", non_retryable=True)
+            self._appeasements += 1
+            n = self._appeasements
+            parts = self._order.refund_parts(request.amount)
+            await self._refund(parts, f"appeasement:{n}", f"goodwill refund of {self._order.currency} {request.amount}")
+            self._record(
+                ev.AppeasementGranted(
+                    at=workflow.now(),
+                    actor=request.actor,
+                    refund_id=f"AP-{self._order.order_id}-{n}",
+                    amount=request.amount,
+                    reason=request.reason,
+                    parts=parts,
+                )
+            )
+        await self._flush()
+        return AppeasementResult(
+            order_id=self._order.order_id, refunded=request.amount, refundable_left=self._refundable_unreserved()
+        )
+
+    @grant_appeasement.validator
+    def _appeasement_allowed(self, request: AppeasementRequest) -> None:
+        refusal = self._appeasement_refusal(request.amount)
+        if refusal is not None:
+            raise ValueError(refusal)
 
     # -- the lifecycle ----------------------------------------------------------------------
     @workflow.run
@@ -128,11 +256,11 @@ class OrderWorkflow:
         fraud = screen(placed)
         self._record(ev.FraudScreened(at=workflow.now(), score=fraud.score, reasons=fraud.reasons))
 
-        if await self._authorize() and await self._allocate():
+        if await self._authorize() and await self._allocate_at_checkout():
             await self._decide()
-            await self._ship_and_deliver()
+            await self._fulfil()
             if self._order.status != "canceled":
-                await workflow.sleep(timedelta(seconds=input.return_window_seconds), summary="return window")
+                await self._serve_return_window()
                 self._record(ev.OrderCompleted(at=workflow.now()))
         await self._decide()
         await workflow.wait_condition(workflow.all_handlers_finished)  # a waiting checkout gets its answer
@@ -164,36 +292,98 @@ class OrderWorkflow:
         )
         return True
 
-    async def _allocate(self) -> bool:
+    async def _allocate_at_checkout(self) -> bool:
+        lines = [SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in self._input.order.lines]
+        allocation = await self._allocate(lines)
+        if not allocation.fulfillment_orders:
+            await self._void_authorization()
+            skus = ", ".join(q.sku for q in allocation.unfilled)
+            self._refusal = f"no location can fill {skus} for this order now"
+            self._record(
+                ev.OrderUnavailable(at=workflow.now(), reason=self._refusal, skus=[q.sku for q in allocation.unfilled])
+            )
+            return False
+        self._place(allocation)
+        await self._handle_unfilled(allocation.unfilled)
+        return True
+
+    async def _allocate(self, lines: list[SkuQuantity]) -> act.AllocateResult:
         placed = self._input.order
-        lines = [SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in placed.lines]
+        fos = self._order.fulfillment_orders
         request = act.AllocateRequest(
             order_id=placed.order_id,
+            channel=placed.channel,
             lines=lines,
             latitude=placed.shipping_address.latitude,
             longitude=placed.shipping_address.longitude,
             pickup_location_id=placed.pickup_location_id if placed.delivery_method == "pickup" else None,
             ship_to=placed.shipping_address.model_dump(mode="json"),
             delivery_method=placed.delivery_method,
+            first_number=len(fos) + 1,
+            excluded=sorted({fo.location_id for fo in fos if fo.status == "rejected"}),
+            held=[
+                act.AllocatedFulfillmentOrder(fulfillment_order_id=fo.id, location_id=fo.location_id, lines=fo.lines)
+                for fo in fos
+                if fo.open
+            ],
         )
-        summary = f"reserve {sum(q.quantity for q in lines)} unit(s) and release to the warehouse"
-        allocation = await self._step(act.ALLOCATE_ORDER, request, act.AllocateResult, summary)
-        if not allocation.fulfillment_orders:
-            await self._void_authorization()
-            self._refusal = f"not enough stock at any single location for {', '.join(allocation.short_skus)}"
-            self._record(ev.OrderUnavailable(at=workflow.now(), reason=self._refusal, skus=allocation.short_skus))
-            return False
+        summary = f"route and reserve {sum(q.quantity for q in lines)} unit(s), release to locations"
+        return await self._step(act.ALLOCATE_ORDER, request, act.AllocateResult, summary)
+
+    def _place(self, allocation: act.AllocateResult) -> None:
+        now = workflow.now()
         for fo in allocation.fulfillment_orders:
-            self._record(ev.InventoryReserved(at=workflow.now(), location_id=fo.location_id, lines=fo.lines))
+            self._record(ev.InventoryReserved(at=now, location_id=fo.location_id, lines=fo.lines))
             self._record(
                 ev.FulfillmentOrderCreated(
-                    at=workflow.now(),
+                    at=now,
                     fulfillment_order_id=fo.fulfillment_order_id,
                     location_id=fo.location_id,
                     lines=fo.lines,
+                    promised_date=fo.promised_date,
                 )
             )
-        return True
+
+    async def _handle_unfilled(self, unfilled: list[SkuQuantity]) -> None:
+        """The channel's policy: wait for stock up to a limit, or cancel the units at once."""
+        if not unfilled:
+            return
+        wait = self._input.backorder_seconds
+        if wait is None:
+            await self._cancel_by_system(
+                unfilled, "no location can fill these units and the channel does not backorder"
+            )
+        elif self._order.backordered_until is None:
+            until = workflow.now() + timedelta(seconds=wait)
+            self._record(ev.LinesBackordered(at=workflow.now(), lines=unfilled, until=until))
+
+    async def _cancel_by_system(self, lines: list[SkuQuantity], reason: str) -> None:
+        before = _holdings(self._order)
+        self._record(ev.ItemsCanceled(at=workflow.now(), actor="system", lines=lines, reason=reason))
+        self._cancels += 1
+        await self._release_canceled(before, f"cancel:{self._cancels}")
+
+    async def _release_canceled(self, before: dict[str, tuple[str, Counter[str]]], step: str) -> None:
+        """Give back the reservations the cancel took off fulfillment orders, stop emptied ones, void if all gone."""
+        after = _holdings(self._order)
+        for fo_id, (location_id, held) in sorted(before.items()):
+            kept = after.get(fo_id, (location_id, Counter()))[1]
+            freed = [SkuQuantity(sku=sku, quantity=n - kept[sku]) for sku, n in sorted(held.items()) if n > kept[sku]]
+            if not freed:
+                continue
+            release = act.ReleaseRequest(
+                order_id=self._order.order_id, lines=freed, location_id=location_id, key=self._key(step, fo_id)
+            )
+            await self._step(
+                act.RELEASE_INVENTORY,
+                release,
+                int,
+                f"release {sum(q.quantity for q in freed)} unit(s) at {location_id}",
+            )
+            if self._order.fulfillment_order(fo_id).status == "canceled":
+                await self._step(act.CANCEL_FULFILLMENT, fo_id, bool, f"stop {fo_id} at {location_id}")
+        if self._nothing_left_to_capture():
+            await self._void_authorization()
 
     async def _void_authorization(self) -> None:
         """Void what is left of the authorization, once, whoever asks first (a cancel or the last shipment)."""
@@ -201,27 +391,91 @@ class OrderWorkflow:
             auth_id = self._order.payment.authorization_id
             if auth_id is None or self._order.payment.capturable <= 0:
                 return
-            await self._void(auth_id)
+            request = act.VoidRequest(idempotency_key=self._key("void", 1), authorization_id=auth_id)
+            result = await self._step(act.VOID_AUTHORIZATION, request, act.PaymentResult, f"void {auth_id}")
+            self._record(
+                ev.AuthorizationVoided(
+                    at=workflow.now(), actor="gateway", authorization_id=auth_id, amount=result.amount
+                )
+            )
 
-    async def _void(self, auth_id: str) -> None:
-        request = act.VoidRequest(idempotency_key=self._key("void", 1), authorization_id=auth_id)
-        result = await self._step(act.VOID_AUTHORIZATION, request, act.PaymentResult, f"void {auth_id}")
-        self._record(
-            ev.AuthorizationVoided(at=workflow.now(), actor="gateway", authorization_id=auth_id, amount=result.amount)
+    # -- fulfilment: shipments, pickups, rejections, backorders ------------------------------
+    async def _fulfil(self) -> None:
+        while not self._fulfilled():
+            # on timeout a backorder limit or a pickup deadline has come: _work handles it
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._work_pending() or bool(self._unprojected),
+                    timeout=self._next_deadline(),
+                    timeout_summary="backorder limit or pickup deadline",
+                )
+            await self._work()
+            await self._flush()
+
+    def _fulfilled(self) -> bool:
+        """Every unit delivered, picked up or canceled, and every shipment captured."""
+        return (
+            all(fo.status in ("delivered", "canceled", "rejected") for fo in self._order.fulfillment_orders)
+            and not self._order.unallocated_lines()
+            and not self._awaiting_capture()
         )
 
-    async def _ship_and_deliver(self) -> None:
-        while True:
-            await workflow.wait_condition(
-                lambda: bool(self._awaiting_capture()) or bool(self._unprojected) or self._all_delivered_and_captured()
+    def _work_pending(self) -> bool:
+        now = workflow.now()
+        return (
+            bool(self._awaiting_capture())
+            or bool(self._unreleased_rejections())
+            or bool(self._expired_pickups(now))
+            or self._fulfilled()
+            or (bool(self._order.unallocated_lines()) and self._may_allocate(now))
+        )
+
+    def _may_allocate(self, now: datetime) -> bool:
+        until = self._order.backordered_until
+        return until is None or self._stock_arrived or now >= until
+
+    def _next_deadline(self) -> timedelta | None:
+        deadlines = [
+            self._collect_by[fo.id] for fo in self._order.fulfillment_orders if fo.status == "ready_for_pickup"
+        ]
+        if self._order.backordered_until is not None:
+            deadlines.append(self._order.backordered_until)
+        if not deadlines:
+            return None
+        return max(min(deadlines) - workflow.now(), timedelta(seconds=1))
+
+    async def _work(self) -> None:
+        for fo in self._awaiting_capture():
+            await self._capture(fo)
+        for fo in self._unreleased_rejections():
+            self._released_rejections.add(fo.id)
+            release = act.ReleaseRequest(
+                order_id=self._order.order_id,
+                lines=fo.lines,
+                location_id=fo.location_id,
+                key=self._key("rejected", fo.id),
             )
-            for fo in self._awaiting_capture():
-                await self._capture(fo)
-            if not any(fo.status == "released" for fo in self._order.fulfillment_orders):
-                await self._void_authorization()  # what canceled lines left authorized is released
-            await self._flush()
-            if self._all_delivered_and_captured():
-                return
+            await self._step(act.RELEASE_INVENTORY, release, int, f"release {fo.id}, rejected at {fo.location_id}")
+        now = workflow.now()
+        for fo in self._expired_pickups(now):
+            await self._cancel_by_system(
+                fo.lines, f"not collected at {fo.location_id} by {self._collect_by[fo.id]:%Y-%m-%d}"
+            )
+        unallocated = self._order.unallocated_lines()
+        if unallocated and self._may_allocate(now):
+            until = self._order.backordered_until
+            if until is not None and now >= until:
+                await self._cancel_by_system(unallocated, "backorder limit reached without stock")
+            else:
+                self._stock_arrived = False
+                allocation = await self._allocate(unallocated)
+                self._place(allocation)
+                await self._handle_unfilled(allocation.unfilled)
+        if self._nothing_left_to_capture():
+            await self._void_authorization()  # what canceled lines left authorized is released
+
+    def _nothing_left_to_capture(self) -> bool:
+        return not any(fo.open for fo in self._order.fulfillment_orders) and not self._order.unallocated_lines()
 
     async def _capture(self, fo: FulfillmentOrderState) -> None:
         amount = self._order.amount_of(fo.lines)
@@ -241,6 +495,121 @@ class OrderWorkflow:
         )
         self._record(ev.InvoiceIssued(at=now, invoice_id=f"INV-{fo.id}", fulfillment_order_id=fo.id, amount=amount))
 
+    def _awaiting_capture(self) -> list[FulfillmentOrderState]:
+        return [
+            fo
+            for fo in self._order.fulfillment_orders
+            if fo.status in ("shipped", "delivered") and fo.invoice_id is None
+        ]
+
+    def _unreleased_rejections(self) -> list[FulfillmentOrderState]:
+        return [
+            fo
+            for fo in self._order.fulfillment_orders
+            if fo.status == "rejected" and fo.id not in self._released_rejections
+        ]
+
+    def _expired_pickups(self, now: datetime) -> list[FulfillmentOrderState]:
+        return [
+            fo
+            for fo in self._order.fulfillment_orders
+            if fo.status == "ready_for_pickup" and now >= self._collect_by[fo.id]
+        ]
+
+    # -- after delivery: returns and refunds --------------------------------------------------
+    async def _serve_return_window(self) -> None:
+        """Returns may be asked for until the window closes; those on their way are awaited as long again."""
+        window = timedelta(seconds=self._input.return_window_seconds)
+        self._window_closes = workflow.now() + window
+        await self._settle_returns_until(self._window_closes, lambda: False)
+        if any(r.status == "requested" for r in self._order.returns):
+            grace = workflow.now() + window
+            await self._settle_returns_until(
+                grace, lambda: not any(r.status != "refunded" for r in self._order.returns)
+            )
+
+    async def _settle_returns_until(self, deadline: datetime, done: Callable[[], bool]) -> None:
+        while not done():
+            left = deadline - workflow.now()
+            if left <= timedelta(0):
+                return
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._received_returns()) or bool(self._unprojected) or done(),
+                    timeout=left,
+                    timeout_summary="return window",
+                )
+            except TimeoutError:
+                return
+            for rma_id in self._received_returns():
+                await self._settle_return(rma_id)
+            await self._flush()
+
+    def _received_returns(self) -> list[str]:
+        return [r.id for r in self._order.returns if r.status == "received"]
+
+    async def _settle_return(self, return_id: str) -> None:
+        """Resellable units back to stock, then the refund of every received unit (damaged ones too: the
+        customer is not charged for a carrier's damage), capped at what the return was promised."""
+        rma = self._order.return_(return_id)
+        resellable = Counter[str]()
+        for unit in rma.received:
+            if unit.condition == "resellable":
+                resellable[unit.sku] += unit.quantity
+        if resellable:
+            restock = act.RestockRequest(
+                return_id=rma.id,
+                location_id=rma.location_id,
+                lines=[SkuQuantity(sku=sku, quantity=n) for sku, n in sorted(resellable.items())],
+            )
+            await self._step(
+                act.RESTOCK_RETURN, restock, int, f"restock {sum(resellable.values())} unit(s) at {rma.location_id}"
+            )
+        received = [SkuQuantity(sku=u.sku, quantity=u.quantity) for u in rma.received]
+        async with self._money_lock:
+            amount = min(self._order.amount_of(received), rma.refund_amount, self._order.refundable)
+            parts = self._order.refund_parts(amount, {q.sku for q in received}) if amount > 0 else []
+            if parts:
+                await self._refund(parts, f"refund:{rma.id}", f"refund {self._order.currency} {amount} for {rma.rma}")
+            self._record(
+                ev.RefundIssued(
+                    at=workflow.now(),
+                    actor="gateway",
+                    refund_id=f"RF-{rma.id}",
+                    return_id=rma.id,
+                    amount=amount,
+                    parts=parts,
+                )
+            )
+
+    async def _refund(self, parts: list[ev.RefundPart], step: str, summary: str) -> None:
+        request = act.RefundRequest(idempotency_key=self._key(step, 1), parts=parts)
+        await self._step(act.REFUND_PAYMENT, request, list[act.PaymentResult], summary)
+
+    def _refundable_unreserved(self) -> Decimal:
+        """Captured money not refunded nor owed to a return already asked for."""
+        owed = sum((r.refund_amount for r in self._order.returns if r.status != "refunded"), Decimal(0))
+        return max(self._order.refundable - owed, Decimal(0))
+
+    def _appeasement_refusal(self, amount: Decimal) -> str | None:
+        if self._order.payment.captured <= 0:
+            return "nothing has been captured on this order yet: cancel lines instead"
+        refusal = self._order.appeasement_refusal(amount)
+        if refusal is not None:
+            return refusal
+        left = self._refundable_unreserved()
+        if amount > left:
+            return f"{amount} is above the {left} {self._order.currency} left to refund (open returns included)"
+        return None
+
+    def _origin_of(self, lines: list[SkuQuantity]) -> str:
+        """Mail returns go back to the location that shipped the first returned sku."""
+        skus = {q.sku for q in lines}
+        for fo in self._order.fulfillment_orders:
+            if fo.status == "delivered" and any(q.sku in skus for q in fo.lines):
+                return fo.location_id
+        return self._order.fulfillment_orders[0].location_id
+
     # -- helpers ----------------------------------------------------------------------------
     def _record(self, event: ev.OrderEvent) -> None:
         self._order.apply(event)
@@ -259,16 +628,6 @@ class OrderWorkflow:
                 tracking_number=fo.tracking_number,
             )
         )
-
-    def _awaiting_capture(self) -> list[FulfillmentOrderState]:
-        return [
-            fo
-            for fo in self._order.fulfillment_orders
-            if fo.status in ("shipped", "delivered") and fo.invoice_id is None
-        ]
-
-    def _all_delivered_and_captured(self) -> bool:
-        return self._order.status in ("delivered", "canceled") and not self._awaiting_capture()
 
     def _find_fulfillment_order(self, fo_id: str) -> FulfillmentOrderState | None:
         return next((fo for fo in self._order.fulfillment_orders if fo.id == fo_id), None)
@@ -317,6 +676,15 @@ class OrderWorkflow:
         if self._order.status != self._projected_status:
             self._projected_status = self._order.status
             workflow.upsert_search_attributes([sa.ORDER_STATUS.value_set(self._order.status)])
+
+
+def _holdings(order: Order) -> dict[str, tuple[str, Counter[str]]]:
+    """What each open fulfillment order still holds, by sku."""
+    held: dict[str, tuple[str, Counter[str]]] = {}
+    for fo in order.fulfillment_orders:
+        if fo.open:
+            held[fo.id] = (fo.location_id, Counter({q.sku: q.quantity for q in fo.lines}))
+    return held
 
 
 def _application_error(err: Exception) -> ApplicationError | None:

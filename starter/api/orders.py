@@ -76,7 +76,12 @@ async def place_order(order: PlaceOrder, svc: Svc, who: Principal = require("sto
     bound = log.bind(order_id=order.order_id, workflow_id=wid)
     start: WithStartWorkflowOperation[Any, OrderOutcome] = WithStartWorkflowOperation(
         ORDER_WORKFLOW,
-        OrderInput(order=order, return_window_seconds=svc.settings.return_window_delta.total_seconds()),
+        OrderInput(
+            order=order,
+            return_window_seconds=svc.settings.return_window_delta.total_seconds(),
+            backorder_seconds=svc.settings.backorder_seconds(order.channel),
+            pickup_hold_seconds=svc.settings.pickup_hold_seconds,
+        ),
         id=wid,
         task_queue=svc.settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

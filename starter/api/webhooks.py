@@ -19,6 +19,10 @@ from workflows.messages import (
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
+# What the order's workflow acts on; picked and packed are progress it does not record.
+_FORWARDED_WAREHOUSE_EVENTS = frozenset({"shipped", "rejected", "ready_for_pickup", "picked_up"})
+DEFAULT_REJECT_REASON = "rejected by the location (no reason given)"
+
 
 async def _signal(svc: Svc, order_id: str, name: str, payload: object) -> None:
     try:
@@ -37,7 +41,9 @@ async def warehouse(event: WarehouseEvent, svc: Svc, who: Principal = require("p
     order_id = order_of_fulfillment_order(event.fulfillment_order_id)
     if order_id is None:
         raise HTTPException(404, f"no fulfillment order {event.fulfillment_order_id}")
-    if event.event in ("shipped", "rejected"):
+    if event.event == "rejected" and not (event.reason and event.reason.strip()):
+        event = event.model_copy(update={"reason": DEFAULT_REJECT_REASON})
+    if event.event in _FORWARDED_WAREHOUSE_EVENTS:
         await _signal(svc, order_id, WAREHOUSE_SIGNAL, event)
     # picked and packed are progress the order does not act on; they are acknowledged, not recorded
     return {"status": "accepted", "order_id": order_id}

@@ -1,16 +1,18 @@
 """The read model: projections are idempotent, never go backwards, and answer the screens' questions."""
 
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from domain import events as ev
 from domain.models import SkuQuantity
 from domain.order import Order
-from store.read_model import OrderProjection, OrderQueries, ProjectionBatch
+from store.read_model import OrderProjection, OrderQueries, OrderSummary, ProjectionBatch, ReturnSummary
+from store.tables import fulfillment_orders, orders, returns
 from tests.orders import place_order
 
 pytestmark = pytest.mark.db
@@ -23,6 +25,84 @@ def record(order: Order, events: list[ev.OrderEvent]) -> list[ev.RecordedEvent]:
         order.apply(event)
         recorded.append(ev.RecordedEvent(seq=order.version, event=event))
     return recorded
+
+
+def batch_of(order: Order, events: list[ev.OrderEvent]) -> ProjectionBatch:
+    """Apply the events and make the batch the workflow would send: the order as it now stands and the events."""
+    recorded = record(order, events)
+    return ProjectionBatch(workflow_id=f"order-{order.order_id}", order=order.model_copy(deep=True), events=recorded)
+
+
+def clock() -> Iterator[datetime]:
+    """Event times a minute apart, so rows ordered by time come out in the order they happened."""
+    minute = 0
+    while True:
+        minute += 1
+        yield NOW + timedelta(minutes=minute)
+
+
+def new_order_id() -> str:
+    return f"RM-{uuid.uuid4().hex[:8]}"
+
+
+def read(engine: Engine, order_id: str) -> OrderSummary:
+    summary = OrderQueries(engine).get(order_id)
+    assert summary is not None
+    return summary
+
+
+def placed_two_location_order(order_id: str, at: Iterator[datetime]) -> tuple[Order, ProjectionBatch]:
+    """A USD order of 2 x A (19.99) from DC-1 and 1 x B (5.50) from ST-2, authorized and released to both."""
+    order = Order(order_id=order_id)
+    a, b = SkuQuantity(sku="A-1", quantity=2), SkuQuantity(sku="B-2", quantity=1)
+    body = place_order(
+        order_id,
+        currency="USD",
+        lines=[
+            {"sku": "A-1", "quantity": 2, "unit_price": "19.99"},
+            {"sku": "B-2", "quantity": 1, "unit_price": "5.5"},
+        ],
+    )
+    first = batch_of(
+        order,
+        [
+            ev.OrderPlaced(at=next(at), actor="customer:C-1", order=body),
+            ev.PaymentAuthorized(at=next(at), authorization_id=f"auth_{order_id}", amount=Decimal("45.48")),
+            ev.InventoryReserved(at=next(at), location_id="DC-1", lines=[a]),
+            ev.InventoryReserved(at=next(at), location_id="ST-2", lines=[b]),
+            ev.FulfillmentOrderCreated(
+                at=next(at),
+                fulfillment_order_id=f"{order_id}-F1",
+                location_id="DC-1",
+                lines=[a],
+                promised_date=date(2026, 11, 4),
+            ),
+            ev.FulfillmentOrderCreated(
+                at=next(at),
+                fulfillment_order_id=f"{order_id}-F2",
+                location_id="ST-2",
+                lines=[b],
+                promised_date=date(2026, 11, 5),
+            ),
+        ],
+    )
+    return order, first
+
+
+def shipped_captured_and_delivered(order: Order, at: Iterator[datetime]) -> ProjectionBatch:
+    oid = order.order_id
+    events: list[ev.OrderEvent] = []
+    for n, amount in ((1, "39.98"), (2, "5.50")):
+        fo = f"{oid}-F{n}"
+        events += [
+            ev.ShipmentShipped(at=next(at), fulfillment_order_id=fo, carrier="ups", tracking_number=f"T{n}{oid}"),
+            ev.PaymentCaptured(
+                at=next(at), transaction_id=f"cap_{n}{oid}", fulfillment_order_id=fo, amount=Decimal(amount)
+            ),
+            ev.InvoiceIssued(at=next(at), invoice_id=f"inv_{n}{oid}", fulfillment_order_id=fo, amount=Decimal(amount)),
+            ev.ShipmentDelivered(at=next(at), fulfillment_order_id=fo, tracking_number=f"T{n}{oid}"),
+        ]
+    return batch_of(order, events)
 
 
 def test_an_order_is_projected_once_and_read_back_with_lines_payments_and_timeline(engine: Engine) -> None:
@@ -81,3 +161,308 @@ def test_an_order_is_projected_once_and_read_back_with_lines_payments_and_timeli
 
 def test_an_unknown_order_reads_as_none(engine: Engine) -> None:
     assert OrderQueries(engine).get("nope") is None
+
+
+def test_a_return_its_refund_and_an_appeasement_show_as_typed_returns_refund_rows_and_totals(engine: Engine) -> None:
+    # given a delivered USD order shipped from two locations and captured per shipment
+    order_id, at = new_order_id(), clock()
+    order, placed = placed_two_location_order(order_id, at)
+    projection = OrderProjection(engine)
+    projection.project(placed)
+    projection.project(shipped_captured_and_delivered(order, at))
+
+    # when one unit of A comes back by mail and is refunded, and an agent grants 22.00 of goodwill
+    returned = SkuQuantity(sku="A-1", quantity=1)
+    requested = ev.ReturnRequested(
+        at=next(at),
+        actor="customer:C-1",
+        return_id=f"{order_id}-R1",
+        rma=f"RMA-{order_id}-R1",
+        lines=[returned],
+        reason="too small",
+        method="mail",
+        location_id="DC-1",
+        label=f"https://labels.example/{order_id}-R1.pdf",
+        refund_amount=Decimal("19.99"),
+    )
+    projection.project(batch_of(order, [requested]))
+    received = ev.ReturnedLine(sku="A-1", quantity=1, condition="resellable")
+    refund_parts = order.refund_parts(Decimal("19.99"), prefer_skus={"A-1"})
+    projection.project(
+        batch_of(
+            order,
+            [
+                ev.ReturnReceived(at=next(at), actor="partner", return_id=f"{order_id}-R1", lines=[received]),
+                ev.RefundIssued(
+                    at=next(at),
+                    refund_id=f"{order_id}-RF1",
+                    return_id=f"{order_id}-R1",
+                    amount=Decimal("19.99"),
+                    parts=refund_parts,
+                ),
+            ],
+        )
+    )
+    goodwill_parts = order.refund_parts(Decimal("22.00"))
+    projection.project(
+        batch_of(
+            order,
+            [
+                ev.AppeasementGranted(
+                    at=next(at),
+                    actor="agent:A-1",
+                    refund_id=f"{order_id}-AP1",
+                    amount=Decimal("22.00"),
+                    reason="late delivery",
+                    parts=goodwill_parts,
+                )
+            ],
+        )
+    )
+
+    # then the return reads back typed, refunded, with what came back and the refund in cents
+    summary = read(engine, order_id)
+    assert summary.returns == [
+        ReturnSummary(
+            return_id=f"{order_id}-R1",
+            rma=f"RMA-{order_id}-R1",
+            status="refunded",
+            method="mail",
+            location_id="DC-1",
+            label=f"https://labels.example/{order_id}-R1.pdf",
+            lines=[returned],
+            received=[received],
+            refund_amount=Decimal("19.99"),
+        )
+    ]
+    assert str(summary.returns[0].refund_amount) == "19.99"
+    assert summary.lines[0].returned == 1
+    # and each refund part is a payment row keyed by refund id and capture, against its fulfillment order
+    assert [(p.kind, p.transaction_id, str(p.amount), p.fulfillment_order_id) for p in summary.payments] == [
+        ("authorize", f"auth_{order_id}", "45.48", None),
+        ("capture", f"cap_1{order_id}", "39.98", f"{order_id}-F1"),
+        ("capture", f"cap_2{order_id}", "5.50", f"{order_id}-F2"),
+        ("refund", f"{order_id}-RF1:cap_1{order_id}", "19.99", f"{order_id}-F1"),
+        ("appeasement", f"{order_id}-AP1:cap_1{order_id}", "19.99", f"{order_id}-F1"),
+        ("appeasement", f"{order_id}-AP1:cap_2{order_id}", "2.01", f"{order_id}-F2"),
+    ]
+    # and the totals and each fulfillment order's refunded amount add up
+    assert (str(summary.payment.captured), str(summary.payment.refunded)) == ("45.48", "41.99")
+    assert [(fo.id, str(fo.captured), str(fo.refunded)) for fo in summary.fulfillment_orders] == [
+        (f"{order_id}-F1", "39.98", "39.98"),
+        (f"{order_id}-F2", "5.50", "2.01"),
+    ]
+    # and the timeline tells the story in words, with who did it
+    assert [(t.type, t.actor, t.summary) for t in summary.timeline[-4:]] == [
+        ("ReturnRequested", "customer:C-1", ev.describe(requested)),
+        ("ReturnReceived", "partner", f"Return {order_id}-R1 received: 1 x A-1 resellable"),
+        ("RefundIssued", "system", f"Refunded 19.99 for return {order_id}-R1"),
+        ("AppeasementGranted", "agent:A-1", "Goodwill refund of 22.00 by agent:A-1: late delivery"),
+    ]
+    assert summary.timeline[-4].summary.startswith(f"Return RMA-{order_id}-R1 of 1 x A-1 by mail")
+    # and returns and refunds leave the status alone
+    assert summary.status == "delivered"
+
+
+def test_promised_dates_follow_the_fulfillment_orders_and_a_rejected_one_shows_as_rejected(engine: Engine) -> None:
+    # given an order released to DC-1 (promised Nov 4) and ST-2 (promised Nov 5)
+    order_id, at = new_order_id(), clock()
+    order, placed = placed_two_location_order(order_id, at)
+    projection = OrderProjection(engine)
+    projection.project(placed)
+    first = read(engine, order_id)
+
+    # when ST-2 rejects its fulfillment order, and B is backordered until Nov 20
+    until = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    projection.project(
+        batch_of(
+            order,
+            [
+                ev.FulfillmentOrderRejected(
+                    at=next(at), actor="partner", fulfillment_order_id=f"{order_id}-F2", reason="damaged stock"
+                ),
+                ev.LinesBackordered(at=next(at), lines=[SkuQuantity(sku="B-2", quantity=1)], until=until),
+            ],
+        )
+    )
+    waiting = read(engine, order_id)
+
+    # and then stock turns up at DC-3, which promises Nov 8
+    b = SkuQuantity(sku="B-2", quantity=1)
+    projection.project(
+        batch_of(
+            order,
+            [
+                ev.InventoryReserved(at=next(at), location_id="DC-3", lines=[b]),
+                ev.FulfillmentOrderCreated(
+                    at=next(at),
+                    fulfillment_order_id=f"{order_id}-F3",
+                    location_id="DC-3",
+                    lines=[b],
+                    promised_date=date(2026, 11, 8),
+                ),
+            ],
+        )
+    )
+    rerouted = read(engine, order_id)
+
+    # then the order first promised the later of its two dates, with each fulfillment order's own date
+    assert first.promised_date == date(2026, 11, 5)
+    assert [(fo.id, fo.promised_date, fo.status) for fo in first.fulfillment_orders] == [
+        (f"{order_id}-F1", date(2026, 11, 4), "released"),
+        (f"{order_id}-F2", date(2026, 11, 5), "released"),
+    ]
+    assert first.backordered_until is None
+    # and while B waits, the rejected fulfillment order shows as rejected and no longer counts as a promise
+    assert waiting.status == "backordered"
+    assert waiting.backordered_until == until
+    assert [(fo.id, fo.status) for fo in waiting.fulfillment_orders] == [
+        (f"{order_id}-F1", "released"),
+        (f"{order_id}-F2", "rejected"),
+    ]
+    assert waiting.promised_date == date(2026, 11, 4)
+    assert [ln.allocated for ln in waiting.lines] == [2, 0]
+    assert "rejected by its location: damaged stock" in waiting.timeline[-2].summary
+    # and once rerouted, the new promise is the order's and the backorder is over
+    assert rerouted.status == "accepted"
+    assert rerouted.promised_date == date(2026, 11, 8)
+    assert rerouted.backordered_until is None
+    assert [fo.status for fo in rerouted.fulfillment_orders] == ["released", "rejected", "released"]
+
+
+def test_a_stale_batch_changes_nothing_at_all(engine: Engine) -> None:
+    # given an order projected up to delivery, then a return requested
+    order_id, at = new_order_id(), clock()
+    order, placed = placed_two_location_order(order_id, at)
+    projection = OrderProjection(engine)
+    projection.project(placed)
+    delivered = shipped_captured_and_delivered(order, at)
+    return_requested = batch_of(
+        order,
+        [
+            ev.ReturnRequested(
+                at=next(at),
+                return_id=f"{order_id}-R1",
+                rma=f"RMA-{order_id}-R1",
+                lines=[SkuQuantity(sku="B-2", quantity=1)],
+                reason="changed my mind",
+                method="in_store",
+                location_id="ST-2",
+                label=None,
+                refund_amount=Decimal("5.50"),
+            )
+        ],
+    )
+    projection.project(delivered)
+    projection.project(return_requested)
+    before = read(engine, order_id)
+    rows_before = _row_times(engine, order_id)
+
+    # when the first batch (an older order: released, nothing shipped or captured) is retried late
+    projection.project(placed)
+    # and so is the delivery batch
+    projection.project(delivered)
+
+    # then the summary, every row and its update time are as they were
+    assert read(engine, order_id) == before
+    assert _row_times(engine, order_id) == rows_before
+    assert before.status == "delivered" and [r.status for r in before.returns] == ["requested"]
+    assert [fo.status for fo in before.fulfillment_orders] == ["delivered", "delivered"]
+
+
+def test_repeating_a_batch_writes_each_row_once_and_rewrites_nothing_unchanged(engine: Engine) -> None:
+    # given an order whose whole history, returns and refunds included, arrives as one batch
+    order_id, at = new_order_id(), clock()
+    order, placed = placed_two_location_order(order_id, at)
+    delivered = shipped_captured_and_delivered(order, at)
+    returned_and_refunded = record(
+        order,
+        [
+            ev.ReturnRequested(
+                at=next(at),
+                return_id=f"{order_id}-R1",
+                rma=f"RMA-{order_id}-R1",
+                lines=[SkuQuantity(sku="A-1", quantity=2)],
+                reason="wrong colour",
+                method="mail",
+                location_id="DC-1",
+                label="https://labels.example/x.pdf",
+                refund_amount=Decimal("39.98"),
+            ),
+            ev.ReturnReceived(
+                at=next(at),
+                return_id=f"{order_id}-R1",
+                lines=[ev.ReturnedLine(sku="A-1", quantity=2, condition="damaged")],
+            ),
+        ],
+    )
+    returned_and_refunded += record(
+        order,
+        [
+            ev.RefundIssued(
+                at=next(at),
+                refund_id=f"{order_id}-RF1",
+                return_id=f"{order_id}-R1",
+                amount=Decimal("39.98"),
+                parts=order.refund_parts(Decimal("39.98"), prefer_skus={"A-1"}),
+            )
+        ],
+    )
+    everything = ProjectionBatch(
+        workflow_id=f"order-{order_id}",
+        order=order,
+        events=placed.events + delivered.events + returned_and_refunded,
+    )
+    projection = OrderProjection(engine)
+
+    # when the projection activity runs it, and is retried with the same batch
+    projection.project(everything)
+    once = read(engine, order_id)
+    fo_times = _row_times(engine, order_id)["fulfillment_orders"]
+    projection.project(everything)
+
+    # then each event, payment, invoice and return is there once
+    twice = read(engine, order_id)
+    assert [t.seq for t in twice.timeline] == list(range(1, order.version + 1))
+    assert [p.kind for p in twice.payments] == ["authorize", "capture", "capture", "refund"]
+    assert len(twice.invoices) == 2 and len(twice.returns) == 1
+    assert twice.returns[0].status == "refunded"
+    assert [(r.sku, r.condition) for r in twice.returns[0].received] == [("A-1", "damaged")]
+    assert str(twice.payment.refunded) == "39.98"
+    # and the repeat changed nothing but the order row's update time
+    assert twice.model_dump(exclude={"updated_at"}) == once.model_dump(exclude={"updated_at"})
+    assert _row_times(engine, order_id)["fulfillment_orders"] == fo_times
+
+
+def test_a_first_batch_without_its_order_placed_event_is_refused(engine: Engine) -> None:
+    # given an order's events after the first batch, never projected before
+    order_id, at = new_order_id(), clock()
+    order, _ = placed_two_location_order(order_id, at)
+    later = shipped_captured_and_delivered(order, at)
+    # when it is projected, then it is refused with the reason, and nothing is written
+    with pytest.raises(ValueError, match="without its OrderPlaced event"):
+        OrderProjection(engine).project(later)
+    assert OrderQueries(engine).get(order_id) is None
+
+
+def _row_times(engine: Engine, order_id: str) -> dict[str, list[object]]:
+    with engine.connect() as conn:
+        return {
+            "orders": list(
+                conn.execute(select(orders.c.version, orders.c.updated_at).where(orders.c.order_id == order_id))
+            ),
+            "fulfillment_orders": list(
+                conn.execute(
+                    select(fulfillment_orders.c.id, fulfillment_orders.c.updated_at)
+                    .where(fulfillment_orders.c.order_id == order_id)
+                    .order_by(fulfillment_orders.c.id)
+                )
+            ),
+            "returns": list(
+                conn.execute(
+                    select(returns.c.return_id, returns.c.updated_at)
+                    .where(returns.c.order_id == order_id)
+                    .order_by(returns.c.return_id)
+                )
+            ),
+        }

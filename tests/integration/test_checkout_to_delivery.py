@@ -121,11 +121,14 @@ def test_a_declined_card_gets_402_and_nothing_is_reserved(stack: RunningStack, l
 
 
 def test_missing_stock_gets_409_and_the_authorization_is_voided(stack: RunningStack, ledger: Engine) -> None:
-    body = checkout_body(lines=[{"sku": "LEGO-76419", "quantity": 500, "unit_price": "24980"}])
+    # given a sku no location stocks
+    body = checkout_body(lines=[{"sku": "NOT-STOCKED-1", "quantity": 1, "unit_price": "24980"}])
+    # when it is ordered
     with stack.http() as storefront:
         response = storefront.post("/v1/orders", json=body)
+    # then checkout refuses it with the sku named, and the authorization is voided
     assert response.status_code == 409, response.text
-    assert "LEGO-76419" in response.json()["detail"]
+    assert "NOT-STOCKED-1" in response.json()["detail"]
     assert [(k, s) for k, s, _ in ledger_rows(ledger, body["order_id"])] == [
         ("authorize", "succeeded"),
         ("void", "succeeded"),

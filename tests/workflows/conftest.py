@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import contracts as act
+from domain.models import SkuQuantity
 from store.read_model import ProjectionBatch
 from worker import sandbox_runner
 from workflows.order import OrderWorkflow
@@ -34,6 +35,10 @@ class FakePartners:
     decline: bool = False
     in_stock: bool = True
     flaky_authorizations: int = 0
+    # available units per location and sku, nearest location first
+    stock: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {"DC-TOKYO": {"LEGO-76419": 1000, "TEA-MATCHA-100": 1000}}
+    )
     calls: list[tuple[str, object]] = field(default_factory=list)
     batches: list[ProjectionBatch] = field(default_factory=list)
 
@@ -59,12 +64,7 @@ class FakePartners:
         @activity.defn(name=act.ALLOCATE_ORDER)
         async def allocate(req: act.AllocateRequest) -> act.AllocateResult:
             self.calls.append(("allocate", req))
-            if not self.in_stock:
-                return act.AllocateResult(short_skus=[q.sku for q in req.lines])
-            fo = act.AllocatedFulfillmentOrder(
-                fulfillment_order_id=act.fulfillment_order_id(req.order_id, 1), location_id="DC-TOKYO", lines=req.lines
-            )
-            return act.AllocateResult(fulfillment_orders=[fo])
+            return self.route(req)
 
         @activity.defn(name=act.RELEASE_INVENTORY)
         async def release(req: act.ReleaseRequest) -> int:
@@ -80,7 +80,50 @@ class FakePartners:
         async def project(batch: ProjectionBatch) -> None:
             self.batches.append(batch)
 
-        return [authorize, void, allocate, release, settle, project]
+        @activity.defn(name=act.REFUND_PAYMENT)
+        async def refund(req: act.RefundRequest) -> list[act.PaymentResult]:
+            self.calls.append(("refund", req))
+            return [act.PaymentResult(transaction_id=f"ref_{p.transaction_id}", amount=p.amount) for p in req.parts]
+
+        @activity.defn(name=act.RESTOCK_RETURN)
+        async def restock(req: act.RestockRequest) -> int:
+            self.calls.append(("restock", req))
+            return sum(q.quantity for q in req.lines)
+
+        @activity.defn(name=act.CANCEL_FULFILLMENT)
+        async def cancel_fulfillment(fo_id: str) -> bool:
+            self.calls.append(("cancel_fulfillment", fo_id))
+            return True
+
+        return [authorize, void, allocate, release, settle, project, refund, restock, cancel_fulfillment]
+
+    def route(self, req: act.AllocateRequest) -> act.AllocateResult:
+        """Nearest-first stand-in for routing: one location if one can fill it, else split in location order."""
+        if not self.in_stock:
+            return act.AllocateResult(unfilled=req.lines)
+        usable = {loc: units for loc, units in self.stock.items() if loc not in req.excluded}
+        if req.pickup_location_id is not None:
+            usable = {loc: u for loc, u in usable.items() if loc == req.pickup_location_id}
+        wanted = {q.sku: q.quantity for q in req.lines}
+        single = next((loc for loc, u in usable.items() if all(u.get(s, 0) >= n for s, n in wanted.items())), None)
+        plan: dict[str, dict[str, int]] = {}
+        for loc, units in usable.items() if single is None else [(single, usable[single])]:
+            for sku in list(wanted):
+                take = min(wanted[sku], units.get(sku, 0))
+                if take:
+                    plan.setdefault(loc, {})[sku] = take
+                    units[sku] -= take
+                    wanted[sku] -= take
+        fos = [
+            act.AllocatedFulfillmentOrder(
+                fulfillment_order_id=act.fulfillment_order_id(req.order_id, n),
+                location_id=loc,
+                lines=[SkuQuantity(sku=s, quantity=q) for s, q in sorted(lines.items())],
+            )
+            for n, (loc, lines) in enumerate(plan.items(), start=req.first_number)
+        ]
+        unfilled = [SkuQuantity(sku=s, quantity=q) for s, q in wanted.items() if q > 0]
+        return act.AllocateResult(fulfillment_orders=fos, unfilled=unfilled)
 
 
 @pytest.fixture(scope="session")

@@ -182,6 +182,9 @@ async def test_the_summary_query_shows_the_live_order(harness: Harness) -> None:
     assert order.status == "shipped"
     assert order.fulfillment_orders[0].tracking_number == "YMT9"
     assert order.lines[0].delivered == 0
+    # (the order is run to its end so no half-finished workflow task outlives this test's worker)
+    await handle.signal(CARRIER_SIGNAL, CarrierEvent(tracking_number="YMT9", event="delivered"))
+    assert (await handle.result()).status == "completed"
 
 
 async def test_a_full_cancel_before_shipment_releases_voids_and_closes_the_order(harness: Harness) -> None:
@@ -253,6 +256,8 @@ async def test_cancel_after_shipment_is_refused_with_a_reason_and_not_recorded(h
         and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name == CANCEL_UPDATE
         for e in history.events
     )
+    await handle.signal(CARRIER_SIGNAL, CarrierEvent(tracking_number="YMT2", event="delivered"))
+    assert (await handle.result()).status == "completed"
 
 
 async def save_history(handle: WorkflowHandle[OrderWorkflow, OrderOutcome], name: str) -> None:
