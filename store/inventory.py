@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import insert as core_insert
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -182,8 +183,9 @@ def _record(
     reference: str | None,
     key: str | None = None,
 ) -> None:
+    # the core insert, unlike PostgreSQL's, is kept in SQLAlchemy's compiled cache: every movement writes one
     conn.execute(
-        insert(inventory_movements).values(
+        core_insert(inventory_movements).values(
             location_id=location_id,
             sku=sku,
             kind=kind,
