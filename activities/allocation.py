@@ -6,7 +6,7 @@ and a retry first looks for what an earlier attempt of the same step reserved an
 """
 
 from collections import Counter
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 
 import structlog
 from temporalio import activity
@@ -85,7 +85,12 @@ class AllocationActivities:
         infos = {loc.id: loc for loc in self._inventory.locations()}
         for _ in range(_RACE_ATTEMPTS):
             stock = self._inventory.stock_for([q.sku for q in request.lines], channel=request.channel)
-            candidates = [_candidate(s.model_dump(), infos[s.location_id]) for s in stock if s.location_id in infos]
+            used = self._inventory.committed_since(_local_midnight(now))
+            candidates = [
+                _candidate({**s.model_dump(), "capacity_used": used.get(s.location_id, 0)}, infos[s.location_id])
+                for s in stock
+                if s.location_id in infos
+            ]
             plan = route(
                 [RouteLine(sku=q.sku, quantity=q.quantity) for q in request.lines],
                 candidates,
@@ -177,6 +182,12 @@ def _candidate(stock: dict[str, object], info: LocationInfo) -> Candidate:
             "utc_offset": NETWORK_UTC_OFFSET,
         }
     )
+
+
+def _local_midnight(now: datetime) -> datetime:
+    """Start of the network's local day: daily capacity resets then."""
+    local = now.astimezone(timezone(NETWORK_UTC_OFFSET))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _missing(lines: list[SkuQuantity], got: Counter[str]) -> list[SkuQuantity]:

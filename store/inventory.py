@@ -409,6 +409,18 @@ class InventoryRepository:
             for r in rows
         ]
 
+    def committed_since(self, since: datetime) -> dict[str, int]:
+        """Units each location took on since `since` (reservations less what was released or expired again):
+        what routing counts against a location's daily capacity."""
+        m = inventory_movements.c
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(m.location_id, func.coalesce(func.sum(m.reserved_delta), 0))
+                .where(and_(m.kind.in_(("reservation", "release", "expiry")), m.created_at >= since))
+                .group_by(m.location_id)
+            ).all()
+        return {location_id: max(int(units), 0) for location_id, units in rows}
+
     def ledger_totals(self, location_id: str, sku: str) -> tuple[int, int]:
         """(on_hand, reserved) as the ledger's deltas sum them."""
         m = inventory_movements.c

@@ -617,3 +617,19 @@ def test_random_sequences_of_inventory_operations_keep_every_invariant(engine: E
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         ),
     )
+
+
+def test_committed_units_count_reservations_less_releases_since_the_day_began(engine: Engine) -> None:
+    # given a location of its own with stock, and the start of the day
+    loc, a = f"CAP-{uuid.uuid4().hex[:6]}", sku()
+    add_location(engine, loc)
+    repo = InventoryRepository(engine)
+    repo.set_on_hand(loc, a, 10)
+    day_start = datetime.now(UTC) - timedelta(seconds=1)
+    # when two orders reserve 3 and 2 units and the first gives one back
+    repo.reserve("CAP-1" + a, loc, [SkuQuantity(sku=a, quantity=3)])
+    repo.reserve("CAP-2" + a, loc, [SkuQuantity(sku=a, quantity=2)])
+    repo.release("CAP-1" + a, [SkuQuantity(sku=a, quantity=1)], key="cap-test" + a)
+    # then the location has taken on 4 units today, and nothing counts from before the day began
+    assert repo.committed_since(day_start)[loc] == 4
+    assert repo.committed_since(datetime.now(UTC) + timedelta(seconds=5)).get(loc, 0) == 0
