@@ -7,6 +7,7 @@ import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
@@ -40,6 +41,7 @@ PASSTHROUGH = ("domain", "activities", "integrations", "store", "workflows.messa
 PASSTHROUGH_LIBRARIES = ("pydantic", "pydantic_core", "sqlalchemy", "structlog", "httpx", "annotated_types")
 
 ACTIVITY_THREADS = 64
+HOLD_SWEEP_SECONDS = 60.0
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
@@ -68,6 +70,7 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable[..., A
         allocation.allocate,
         allocation.release,
         allocation.cancel_fulfillment,
+        allocation.hand_off,
         shipment.settle,
         projection.project,
         returns.restock,
@@ -109,8 +112,27 @@ async def run_worker(settings: Settings) -> None:
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings, engine, executor)
         log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_target)
-        await worker.run()
+        sweeper = asyncio.create_task(sweep_expired_holds(InventoryRepository(engine)))
+        try:
+            await worker.run()
+        finally:
+            sweeper.cancel()
     engine.dispose()
+
+
+async def sweep_expired_holds(inventory: InventoryRepository, every_s: float = HOLD_SWEEP_SECONDS) -> None:
+    """Holds of orders in review that outlived their TTL go back to stock even if their order never
+    comes back for them (the order's own deadline normally releases them first)."""
+    log = structlog.get_logger()
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            released = await asyncio.to_thread(inventory.expire_reservations, datetime.now(UTC))
+        except Exception:
+            log.exception("expiring held reservations failed; will retry")
+            continue
+        if released:
+            log.info("expired held reservations", units=released)
 
 
 async def run_reference_worker(settings: Settings, task_queue: str) -> None:

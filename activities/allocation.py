@@ -7,6 +7,7 @@ and a retry first looks for what an earlier attempt of the same step reserved an
 
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta, timezone
+from typing import Any
 
 import structlog
 from temporalio import activity
@@ -15,10 +16,12 @@ from temporalio.exceptions import ApplicationError
 from activities.contracts import (
     ALLOCATE_ORDER,
     CANCEL_FULFILLMENT,
+    HAND_OFF_FULFILLMENT,
     RELEASE_INVENTORY,
     AllocatedFulfillmentOrder,
     AllocateRequest,
     AllocateResult,
+    HandOffRequest,
     ReleaseRequest,
     fulfillment_order_id,
 )
@@ -49,9 +52,18 @@ class AllocationActivities:
         now = datetime.now(UTC)
         plan = self._earlier_attempt(request) or self._reserve(request, now)
         fos, unfilled = plan
-        for fo in fos:
-            self._hand_off(request, fo)
+        if request.hold_until is None:
+            for fo in fos:
+                self._hand_off(request.order_id, request.ship_to, request.delivery_method, fo)
         return AllocateResult(fulfillment_orders=fos, unfilled=unfilled)
+
+    @activity.defn(name=HAND_OFF_FULFILLMENT)
+    def hand_off(self, request: HandOffRequest) -> int:
+        """Approved after review: the holds become plain reservations and the locations get their orders."""
+        self._inventory.confirm(request.order_id)
+        for fo in request.fulfillment_orders:
+            self._hand_off(request.order_id, request.ship_to, request.delivery_method, fo)
+        return len(request.fulfillment_orders)
 
     def _earlier_attempt(
         self, request: AllocateRequest
@@ -105,7 +117,9 @@ class AllocationActivities:
             )
             reserved: list[tuple[str, list[SkuQuantity]]] = []
             for planned in plan.fulfillments:
-                if not self._inventory.reserve(request.order_id, planned.location_id, planned.lines):
+                if not self._inventory.reserve(
+                    request.order_id, planned.location_id, planned.lines, expires_at=request.hold_until
+                ):
                     break
                 reserved.append((planned.location_id, planned.lines))
             else:
@@ -141,16 +155,18 @@ class AllocationActivities:
             promised_date=promised,
         )
 
-    def _hand_off(self, request: AllocateRequest, fo: AllocatedFulfillmentOrder) -> None:
+    def _hand_off(
+        self, order_id: str, ship_to: dict[str, Any], delivery_method: str, fo: AllocatedFulfillmentOrder
+    ) -> None:
         try:
             self._warehouse.release(
                 FulfillmentRequest(
                     fulfillment_order_id=fo.fulfillment_order_id,
-                    order_id=request.order_id,
+                    order_id=order_id,
                     location_id=fo.location_id,
                     lines=fo.lines,
-                    ship_to=request.ship_to,
-                    delivery_method=request.delivery_method,
+                    ship_to=ship_to,
+                    delivery_method=delivery_method,
                 )
             )
         except WarehouseRefused as refused:
@@ -165,7 +181,10 @@ class AllocationActivities:
     @activity.defn(name=CANCEL_FULFILLMENT)
     def cancel_fulfillment(self, fulfillment_order_id: str) -> bool:
         """Tell the location to stop; False when it had already shipped (the order learns that by its webhook)."""
-        return self._warehouse.cancel(fulfillment_order_id)
+        try:
+            return self._warehouse.cancel(fulfillment_order_id)
+        except WarehouseRefused as refused:
+            raise ApplicationError(str(refused), type="WarehouseRefused", non_retryable=True) from refused
 
 
 def _candidate(stock: dict[str, object], info: LocationInfo) -> Candidate:

@@ -1,6 +1,6 @@
 """What the order workflow and its activities exchange. Activity names are the stable API between them."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ PROJECT_ORDER = "project_order"
 REFUND_PAYMENT = "refund_payment"
 RESTOCK_RETURN = "restock_return"
 CANCEL_FULFILLMENT = "cancel_fulfillment"
+HAND_OFF_FULFILLMENT = "hand_off_fulfillment"
 
 # ApplicationError types the workflow tells apart; they are non-retryable.
 PAYMENT_DECLINED = "PaymentDeclined"
@@ -74,6 +75,17 @@ class AllocateRequest(BaseModel):
     first_number: int = 1
     excluded: list[str] = []
     held: list[AllocatedFulfillmentOrder] = []
+    # an order on hold (fraud review) reserves until then and is not handed to any location yet
+    hold_until: datetime | None = None
+
+
+class HandOffRequest(BaseModel):
+    """A held order approved: keep its reservations for good and hand its fulfillment orders over."""
+
+    order_id: str
+    ship_to: dict[str, Any]
+    delivery_method: DeliveryMethod
+    fulfillment_orders: list[AllocatedFulfillmentOrder]
 
 
 class AllocateResult(BaseModel):
