@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     backorder_limit: str = "P14D"
     # a pickup order not collected within this is canceled, refunded and restocked
     pickup_hold: str = "P7D"
+    # an order held for fraud review is canceled if no agent decides within this
+    review_window: str = "P2D"
     gateway_latency_ms: int = 30
     # availability below this many units (in total, and per location) shows as low_stock
     low_stock_threshold: int = 5
@@ -66,7 +68,7 @@ class Settings(BaseSettings):
     workflow_sandbox: bool = False
     log_level: str = "INFO"
 
-    @field_validator("return_window", "backorder_limit", "pickup_hold")
+    @field_validator("return_window", "backorder_limit", "pickup_hold", "review_window")
     @classmethod
     def _valid_window(cls, value: str) -> str:
         parse_duration(value)
@@ -102,6 +104,10 @@ class Settings(BaseSettings):
     @property
     def pickup_hold_seconds(self) -> float:
         return parse_duration(self.pickup_hold).total_seconds()
+
+    @property
+    def review_seconds(self) -> float:
+        return parse_duration(self.review_window).total_seconds()
 
     @property
     def temporal_target(self) -> str:

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from domain.models import PlaceOrder, SkuQuantity
+from domain.models import Address, PlaceOrder, SkuQuantity
 
 ORDER_WORKFLOW = "Order"
 CHECKOUT_UPDATE = "checkout"
@@ -26,6 +26,8 @@ class OrderInput(BaseModel):
     backorder_seconds: float | None = None
     # how long a pickup order waits at the store before it is canceled and restocked
     pickup_hold_seconds: float = Field(default=7 * 86400, gt=0)
+    # how long an order held for fraud review waits for an agent before it is canceled
+    review_seconds: float = Field(default=2 * 86400, gt=0)
 
 
 class CheckoutResult(BaseModel):
@@ -76,6 +78,9 @@ RETURN_UPDATE = "request_return"
 APPEASEMENT_UPDATE = "grant_appeasement"
 RETURN_SIGNAL = "return_event"
 STOCK_RECEIVED_SIGNAL = "stock_received"
+REVIEW_UPDATE = "review"
+ADDRESS_UPDATE = "change_address"
+RESHIP_UPDATE = "reship"
 
 
 def return_id_for(order_id: str, n: int) -> str:
@@ -136,3 +141,31 @@ class StockReceived(BaseModel):
     location_id: str
     sku: str
     quantity: int
+
+
+class ReviewDecision(BaseModel):
+    """An agent's verdict on an order held for fraud review."""
+
+    approve: bool
+    reason: str = Field(min_length=1, max_length=500)
+    actor: str
+
+
+class AddressChange(BaseModel):
+    address: Address
+    reason: str = Field(min_length=1, max_length=500)
+    actor: str
+
+
+class ReshipRequest(BaseModel):
+    """Send lost or damaged units again, at no charge."""
+
+    lines: list[SkuQuantity] = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=500)
+    actor: str
+
+
+class ActionResult(BaseModel):
+    order_id: str
+    status: str
+    fulfillment_order_ids: list[str] = []

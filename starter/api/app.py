@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from starter.api import health, inventory, orders, webhooks
+from starter.api import health, inventory, orders, service, webhooks
 from starter.api.auth import parse_tokens
 from starter.api.deps import Services
 from starter.settings import Settings
@@ -31,4 +31,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(orders.router)
     app.include_router(webhooks.router)
     app.include_router(inventory.router)
+    app.include_router(service.router)
     return app

@@ -81,6 +81,7 @@ async def place_order(order: PlaceOrder, svc: Svc, who: Principal = require("sto
             return_window_seconds=svc.settings.return_window_delta.total_seconds(),
             backorder_seconds=svc.settings.backorder_seconds(order.channel),
             pickup_hold_seconds=svc.settings.pickup_hold_seconds,
+            review_seconds=svc.settings.review_seconds,
         ),
         id=wid,
         task_queue=svc.settings.task_queue,
