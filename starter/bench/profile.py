@@ -1,7 +1,8 @@
-"""Where the worker spends its time during the OMS workload: py-spy samples it from outside.
+"""Where the worker spends its CPU during the OMS workload: py-spy samples it from outside.
 
-Sampling from outside costs the worker nothing to instrument and sees native frames (the Temporal
-core, psycopg) as well as Python ones, which an in-process profiler would not.
+Sampling from outside costs the worker nothing to instrument. Only the thread holding the GIL is
+sampled (`--gil`): threads waiting on the database or the network are not CPU, and 64 parked
+activity threads would otherwise drown the picture.
 """
 
 import shutil
@@ -47,7 +48,7 @@ class WorkerProfile:
         if exe is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._proc = subprocess.Popen(
-                [exe, "record", "--pid", str(self._pid), "--format", "raw", "--output", str(self.path)],
+                [exe, "record", "--pid", str(self._pid), "--gil", "--format", "raw", "--output", str(self.path)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -70,7 +71,7 @@ class WorkerProfile:
 
 
 def summarize(collapsed: list[str], top: int = 12) -> dict[str, Any]:
-    """Shares of the busy samples (py-spy skips idle threads) by owner and by leaf frame.
+    """Shares of the samples (taken only from the thread holding the GIL: Python's CPU time) by owner and leaf.
 
     Owner shares are inclusive: a sample counts once for every owner on its stack, so they overlap.
     """
