@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any
 
 import structlog
@@ -114,10 +113,24 @@ async def run_worker(settings: Settings) -> None:
         log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_target)
         sweeper = asyncio.create_task(sweep_expired_holds(InventoryRepository(engine)))
         try:
-            await worker.run()
+            await run_until_stopped(worker)
         finally:
             sweeper.cancel()
     engine.dispose()
+
+
+async def run_until_stopped(worker: Worker) -> None:
+    """Poll until SIGTERM or SIGINT, then shut down gracefully: in-flight tasks finish first.
+
+    Raising from a signal handler instead would cancel the SDK's own tasks mid-flight and leave the
+    worker waiting on them forever.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with worker:
+        await stop.wait()
 
 
 async def sweep_expired_holds(inventory: InventoryRepository, every_s: float = HOLD_SWEEP_SECONDS) -> None:
@@ -138,18 +151,13 @@ async def sweep_expired_holds(inventory: InventoryRepository, every_s: float = H
 async def run_reference_worker(settings: Settings, task_queue: str) -> None:
     client = await connect(settings.temporal_target, settings.temporal_namespace)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        await build_reference_worker(client, settings, task_queue, executor).run()
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+        await run_until_stopped(build_reference_worker(client, settings, task_queue, executor))
 
 
 def main(reference_task_queue: str | None = None) -> None:
     """Run the order worker, or with a task queue the benchmark's reference worker, until stopped."""
     settings = get_settings()
     configure_logging(settings.log_json, settings.log_level)
-    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: finish in-flight tasks, then exit
     rc = 0
     try:
         if reference_task_queue:

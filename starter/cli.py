@@ -7,12 +7,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import httpx
 
 from starter.client import Line, OmsApiError, OmsClient, OmsUnreachable
-from starter.settings import get_settings
+
+if TYPE_CHECKING:
+    from starter.settings import Settings
 
 SAMPLE_ORDER: dict[str, Any] = {
     "channel": "web",
@@ -31,6 +33,14 @@ SAMPLE_ORDER: dict[str, Any] = {
     "delivery_method": "standard",
     "payment": {"method": "card", "token": "tok_visa"},
 }
+
+
+def get_settings() -> "Settings":
+    """The settings, loaded on first use: pydantic-settings costs half a second of start-up, which a command
+    given --api-url (a script's or an agent's every call) never needs."""
+    from starter.settings import get_settings as load
+
+    return load()
 
 
 def _up(args: argparse.Namespace) -> int:

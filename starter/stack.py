@@ -25,6 +25,11 @@ from workflows.search_attributes import REGISTRY
 
 log = structlog.get_logger()
 BIN = Path(sys.executable).parent
+# How each part is asked to stop. The worker's clean way out is Ctrl-C (SIGINT: asyncio cancels its main task
+# and the Temporal worker shuts down in order); its SIGTERM handler can leave it hanging until killed. The
+# compose file stops it with SIGINT for the same reason. Every other part stops cleanly on SIGTERM.
+STOP_SIGNALS = {"worker": signal.SIGINT}
+STOP_TIMEOUT_S = 15
 
 
 def free_port() -> int:
@@ -134,6 +139,8 @@ class Stack:
     # -- lifecycle --------------------------------------------------------------------------
     def up(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # the addresses of an earlier run are stale: the file reappears once this run is up
+        (self.data_dir / "stack.json").unlink(missing_ok=True)
         self.start_postgres()
         self.start_temporal()
         self.prepare_database()
@@ -149,7 +156,11 @@ class Stack:
             "simulators": self.settings.own_simulator_url,
             "pids": {name: proc.pid for name, proc in self.procs.items()},
         }
-        (self.data_dir / "stack.json").write_text(json.dumps(addresses, indent=2))
+        # written whole, then renamed into place: whoever waits for the file never reads half of it
+        target = self.data_dir / "stack.json"
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
+        partial.write_text(json.dumps(addresses, indent=2))
+        os.replace(partial, target)
 
     def banner(self) -> str:
         s = self.settings
@@ -191,13 +202,14 @@ class Stack:
             return
         self._stopping = True
         # reverse start order: callers go before what they call, the Temporal server last
-        for proc in reversed(list(self.procs.values())):
+        for name, proc in reversed(list(self.procs.items())):
             if proc.poll() is not None:
                 continue
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=15)
+                os.killpg(proc.pid, STOP_SIGNALS.get(name, signal.SIGTERM))
+                proc.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
+                log.warning("a part did not stop in time; killing it", part=name, timeout_s=STOP_TIMEOUT_S)
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             except ProcessLookupError:

@@ -1,5 +1,10 @@
 """Integration tier: `oms up` as a user runs it (real dev server, embedded PostgreSQL, worker, API and
-simulators as separate processes), on free ports and a temporary data folder."""
+simulators as separate processes), on free ports and a temporary data folder.
+
+`running_stack` starts one such system with the settings a module needs; the session-wide `stack` runs
+with the partner simulators on, and a module can start its own (for example with `OMS_SIMULATE=off`).
+The polling helpers wait on the read model, which follows each order's workflow a little behind.
+"""
 
 import json
 import os
@@ -7,9 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -22,6 +30,8 @@ from starter.temporal import connect
 from store.db import make_engine
 
 STARTUP_TIMEOUT = 120
+POLL_INTERVAL = 0.1
+OMS = str(Path(sys.executable).parent / "oms")
 
 
 @dataclass
@@ -41,49 +51,54 @@ class RunningStack:
     def postgres_pid(self) -> int:
         return int((self.data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
 
+    def log_tail(self, chars: int = 4000) -> str:
+        return (self.data_dir / "oms-up.log").read_text(errors="replace")[-chars:]
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    data_dir = tmp_path_factory.mktemp("oms-data")
+
+@contextmanager
+def running_stack(data_dir: Path, **settings: str) -> Iterator[RunningStack]:
+    """`oms up` on free ports under `data_dir`, healthy and with its addresses written; stopped on exit.
+
+    `settings` are OMS_* variables on top of the defaults (e.g. OMS_SIMULATE="off"); the caller's own
+    OMS_* variables are never passed on, so a developer's shell cannot change what the tier tests.
+    """
     api_port = free_port()
-    temporal_port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("OMS_")},
         "OMS_DATA_DIR": str(data_dir),
         "OMS_API_PORT": str(api_port),
-        "OMS_TEMPORAL_PORT": str(temporal_port),
+        "OMS_TEMPORAL_PORT": str(free_port()),
         "OMS_UI_PORT": str(free_port()),
         "OMS_SIMULATOR_PORT": str(free_port()),
-        "OMS_SIMULATE": "auto",
-        "OMS_SIMULATE_DELAY": "0.2",
-        "OMS_RETURN_WINDOW": "PT3S",
         "OMS_GATEWAY_LATENCY_MS": "5",
+        **settings,
     }
     log = (data_dir / "oms-up.log").open("wb")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "oms"), "up"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    running = RunningStack(f"http://127.0.0.1:{api_port}", f"127.0.0.1:{temporal_port}", data_dir, process)
+    process = subprocess.Popen([OMS, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    running = RunningStack(f"http://127.0.0.1:{api_port}", f"127.0.0.1:{env['OMS_TEMPORAL_PORT']}", data_dir, process)
     try:
-        _wait_until_healthy(running, data_dir / "oms-up.log")
+        _wait_until_up(running)
         yield running
     finally:
         _stop(process)
         log.close()
 
 
-def _wait_until_healthy(running: RunningStack, log: Path) -> None:
+def _wait_until_up(running: RunningStack) -> None:
+    """Healthy, and `stack.json` written: `oms up` writes it once every part has started, just after the API
+    answers /healthz, so a test that reads it (the database address) must not go by health alone."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if running.process.poll() is not None:
-            pytest.fail(f"oms up exited with {running.process.returncode}:\n{log.read_text()[-4000:]}")
+            pytest.fail(f"oms up exited with {running.process.returncode}:\n{running.log_tail()}")
         try:
-            if httpx.get(f"{running.api_url}/healthz", timeout=2).status_code == 200:
-                return
+            healthy = httpx.get(f"{running.api_url}/healthz", timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
+            healthy = False
+        if healthy and (running.data_dir / "stack.json").exists():
+            return
         time.sleep(0.3)
-    pytest.fail(f"oms up did not become healthy in {STARTUP_TIMEOUT}s:\n{log.read_text()[-4000:]}")
+    pytest.fail(f"oms up did not come up in {STARTUP_TIMEOUT}s:\n{running.log_tail()}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -102,6 +117,68 @@ def descendants(pid: int) -> list[psutil.Process]:
         return children
     except psutil.NoSuchProcess:
         return []
+
+
+# -- waiting on the read model ---------------------------------------------------------------------------
+def wait_for_order(
+    http: httpx.Client,
+    order_id: str,
+    condition: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout: float = 30,
+) -> dict[str, Any]:
+    """Poll GET /v1/orders/{id} until `condition` holds for the summary; fail naming `what` and the last summary."""
+    deadline = time.monotonic() + timeout
+    seen: dict[str, Any] | None = None
+    while True:
+        response = http.get(f"/v1/orders/{order_id}")
+        if response.status_code == 200:
+            seen = dict(response.json())
+            if condition(seen):
+                return seen
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_INTERVAL)
+    last = "never found" if seen is None else _brief(seen)
+    raise AssertionError(f"{order_id}: {what} not seen within {timeout}s; last seen: {last}")
+
+
+def wait_for_status(http: httpx.Client, order_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
+    return wait_for_order(http, order_id, lambda s: s["status"] == status, f"status {status}", timeout)
+
+
+def _brief(summary: dict[str, Any]) -> str:
+    """The parts of a summary that say where an order is stuck."""
+    return json.dumps(
+        {
+            "status": summary.get("status"),
+            "lines": summary.get("lines"),
+            "fulfillment_orders": [
+                {k: fo.get(k) for k in ("id", "location_id", "status", "lines", "tracking_number")}
+                for fo in summary.get("fulfillment_orders", [])
+            ],
+            "payment": summary.get("payment"),
+            "returns": [{k: r.get(k) for k in ("return_id", "status")} for r in summary.get("returns", [])],
+            "last_events": [t.get("type") for t in summary.get("timeline", [])][-5:],
+        },
+        default=str,
+    )
+
+
+def new_customer() -> dict[str, str]:
+    return {"id": f"C-{uuid.uuid4().hex[:8]}", "email": "x@example.com", "name": "Aiko Sato"}
+
+
+# -- the session-wide stack, with the partner simulators on ---------------------------------------------
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    with running_stack(
+        tmp_path_factory.mktemp("oms-data"),
+        OMS_SIMULATE="auto",
+        OMS_SIMULATE_DELAY="0.2",
+        OMS_RETURN_WINDOW="PT3S",
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,8 @@
 import os
 import subprocess
 import sys
-import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -16,23 +13,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from store.tables import gateway_transactions, reservations
-from tests.integration.conftest import RunningStack
+from tests.integration.conftest import RunningStack, new_customer, wait_for_status
 from tests.orders import checkout_body
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for_status(http: httpx.Client, order_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
-        response = http.get(f"/v1/orders/{order_id}")
-        if response.status_code == 200:
-            seen = dict(response.json())
-            if seen["status"] == status:
-                return seen
-        time.sleep(0.2)
-    raise AssertionError(f"{order_id} did not reach {status}; last seen {seen and seen['status']}")
 
 
 def ledger_rows(ledger: Engine, order_id: str) -> list[tuple[str, str, Decimal]]:
@@ -42,10 +26,6 @@ def ledger_rows(ledger: Engine, order_id: str) -> list[tuple[str, str, Decimal]]
             select(t.kind, t.status, t.amount).where(t.merchant_reference == order_id).order_by(t.created_at)
         ).all()
     return [(r[0], r[1], r[2]) for r in rows]
-
-
-def new_customer() -> dict[str, str]:
-    return {"id": f"C-{uuid.uuid4().hex[:8]}", "email": "x@example.com", "name": "Aiko Sato"}
 
 
 def test_health_needs_no_token(stack: RunningStack) -> None:
