@@ -225,6 +225,19 @@ def _order_payments(args: argparse.Namespace, client: OmsClient) -> object:
     return client.payments(args.order_id)
 
 
+def _order_review(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.review(args.order_id, args.decision == "approve", args.reason)
+
+
+def _order_address(args: argparse.Namespace, client: OmsClient) -> object:
+    address = json.loads(Path(args.file).read_text())
+    return client.change_address(args.order_id, address, args.reason)
+
+
+def _order_reship(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.reship(args.order_id, args.lines, args.reason)
+
+
 def _inventory_adjust(args: argparse.Namespace, client: OmsClient) -> object:
     return client.adjust_inventory(
         args.location,
@@ -306,6 +319,27 @@ def _add_order_commands(sub: SubParsers) -> None:
     appease.add_argument("--reason", required=True)
     payments = _api_command(order, "payments", _order_payments, "the payment gateway's transactions for an order")
     payments.add_argument("order_id")
+    review = _api_command(order, "review", _order_review, "approve or reject an order held for fraud review")
+    review.add_argument("order_id")
+    review.add_argument("decision", choices=["approve", "reject"])
+    review.add_argument("--reason", required=True)
+    address = _api_command(order, "address", _order_address, "ship to another address before anything ships")
+    address.add_argument("order_id")
+    address.add_argument("--file", required=True, help="a JSON file with the new address (as at checkout)")
+    address.add_argument("--reason", required=True)
+    reship = _api_command(order, "reship", _order_reship, "send lost or damaged units again at no charge")
+    reship.add_argument("order_id")
+    reship.add_argument(
+        "--line",
+        dest="lines",
+        type=_line,
+        action="extend",
+        nargs="+",
+        metavar="SKU:QTY",
+        required=True,
+        help=lines_help,
+    )
+    reship.add_argument("--reason", required=True)
 
 
 def _add_inventory_commands(sub: SubParsers) -> None:

@@ -88,6 +88,16 @@ class OmsClient:
     def payments(self, order_id: str) -> list[Json]:
         return self._json_list("GET", f"{_order(order_id)}/payments")
 
+    def review(self, order_id: str, approve: bool, reason: str) -> Json:
+        body = {"decision": "approve" if approve else "reject", "reason": reason}
+        return self._json("POST", f"{_order(order_id)}/review", json=body)
+
+    def change_address(self, order_id: str, address: Mapping[str, Any], reason: str) -> Json:
+        return self._json("POST", f"{_order(order_id)}/address", json={"address": dict(address), "reason": reason})
+
+    def reship(self, order_id: str, lines: Sequence[Line], reason: str) -> Json:
+        return self._json("POST", f"{_order(order_id)}/reships", json={"lines": _lines(lines), "reason": reason})
+
     # -- inventory -------------------------------------------------------------------------------
     def adjust_inventory(
         self,

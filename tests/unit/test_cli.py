@@ -260,3 +260,33 @@ def test_the_client_raises_a_typed_error_with_status_and_detail() -> None:
     with OmsClient(API, TOKEN, transport=api.transport) as client:
         client.cancel_order("W-1", "oops", [Line("A", 1)])
     assert sent_json(api.only)["lines"] == [{"sku": "A", "quantity": 1}]
+
+
+def test_review_sends_the_agents_decision(api: FakeApi) -> None:
+    # given an order on hold
+    api.body = {"order_id": "W-1", "status": "accepted"}
+    # when an agent approves it
+    assert oms(api, "order", "review", "W-1", "approve", "--reason", "called the customer") == 0
+    # then the decision and reason reach the order's review route
+    assert (api.only.method, api.only.url.path) == ("POST", "/v1/orders/W-1/review")
+    assert sent_json(api.only) == {"decision": "approve", "reason": "called the customer"}
+
+
+def test_address_change_sends_the_address_from_a_file(api: FakeApi, tmp_path: Any) -> None:
+    # given a new address in a file
+    address = {"name": "Aiko Sato", "line1": "2-2 Umeda", "city": "Osaka", "postal_code": "530-0001", "country": "JP"}
+    path = tmp_path / "address.json"
+    path.write_text(json.dumps(address))
+    # when an agent changes the order's address
+    assert oms(api, "order", "address", "W-1", "--file", str(path), "--reason", "moved") == 0
+    # then the address travels as given
+    assert (api.only.method, api.only.url.path) == ("POST", "/v1/orders/W-1/address")
+    assert sent_json(api.only) == {"address": address, "reason": "moved"}
+
+
+def test_reship_sends_the_lost_units(api: FakeApi) -> None:
+    # when an agent reships one lost unit
+    assert oms(api, "order", "reship", "W-1", "--line", "LEGO-1:1", "--reason", "lost in transit") == 0
+    # then the line and reason reach the reship route
+    assert (api.only.method, api.only.url.path) == ("POST", "/v1/orders/W-1/reships")
+    assert sent_json(api.only) == {"lines": [{"sku": "LEGO-1", "quantity": 1}], "reason": "lost in transit"}
