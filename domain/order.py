@@ -245,9 +245,12 @@ class Order(BaseModel):
             case ev.ReturnReceived(return_id=return_id, lines=received):
                 self._receive_return(return_id, received)
             case ev.RefundIssued(return_id=return_id, amount=amount, parts=parts):
-                self._refund(amount, parts)
                 if return_id is not None:
-                    self.return_(return_id).status = "refunded"
+                    rma = self.return_(return_id)
+                    if rma.status != "received":
+                        raise InvariantViolation(f"return {return_id} is {rma.status}; only a received one is refunded")
+                    rma.status = "refunded"
+                self._refund(amount, parts)
             case ev.AppeasementGranted(amount=amount, parts=parts):
                 self._refund(amount, parts)
 
@@ -308,6 +311,8 @@ class Order(BaseModel):
         rma.status, rma.received = "received", received
 
     def _refund(self, amount: Decimal, parts: list[ev.RefundPart]) -> None:
+        if amount < 0 or any(p.amount <= 0 for p in parts):
+            raise InvariantViolation(f"a refund gives money back: {amount} in parts {[str(p.amount) for p in parts]}")
         if sum((p.amount for p in parts), Decimal(0)) != amount:
             raise InvariantViolation(f"refund parts do not add up to {amount}")
         for part in parts:

@@ -97,6 +97,11 @@ class Stack:
         proc = self.spawn("temporal", args)
         wait_for_port(host, int(port), 60, proc)
 
+    def postgres_pid(self) -> int | None:
+        """The embedded server's postmaster (pg_ctl starts it detached, so it is no child of ours)."""
+        pid_file = self.data_dir / "postgres" / "postmaster.pid"
+        return int(pid_file.read_text().split()[0]) if self._postgres is not None and pid_file.exists() else None
+
     def start_postgres(self) -> None:
         if self.database_url:
             return

@@ -80,6 +80,8 @@ class OrderWorkflow:
         self._void_lock = asyncio.Lock()
         self._flush_lock = asyncio.Lock()
         self._money_lock = asyncio.Lock()  # refunds one at a time, so two never split the same capture
+        # a cancel waits for an allocation in flight: it would otherwise cancel the units being reserved
+        self._allocation_lock = asyncio.Lock()
         self._stock_arrived = False
         self._released_rejections: set[str] = set()
         self._collect_by: dict[str, datetime] = {}
@@ -132,6 +134,7 @@ class OrderWorkflow:
             self._record(
                 ev.ReadyForPickup(at=now, actor="partner:store", fulfillment_order_id=fo.id, collect_by=collect_by)
             )
+            fo = self._order.fulfillment_order(fo.id)  # apply replaced the state: read the ready one back
         if event.event == "picked_up" and fo.status == "ready_for_pickup":
             self._record(ev.PickedUp(at=now, actor="partner:store", fulfillment_order_id=fo.id))
 
@@ -164,11 +167,15 @@ class OrderWorkflow:
     # -- agents and customers -----------------------------------------------------------------
     @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self, request: CancelRequest) -> CancelResult:
-        lines = request.lines or self._order.cancelable_lines()
-        before = _holdings(self._order)
-        self._record(ev.ItemsCanceled(at=workflow.now(), actor=request.actor, lines=lines, reason=request.reason))
-        self._cancels += 1
-        await self._release_canceled(before, f"cancel:{self._cancels}")
+        async with self._allocation_lock:
+            refusal = self._order.cancel_refusal(request.lines)
+            if refusal is not None:  # what the validator saw changed while an allocation finished
+                raise ApplicationError(refusal, type="CancelRefused", non_retryable=True)
+            lines = request.lines or self._order.cancelable_lines()
+            before = _holdings(self._order)
+            self._record(ev.ItemsCanceled(at=workflow.now(), actor=request.actor, lines=lines, reason=request.reason))
+            self._cancels += 1
+            await self._release_canceled(before, f"cancel:{self._cancels}")
         await self._flush()
         return CancelResult(order_id=self._order.order_id, status=self._order.status, canceled=lines)
 
@@ -447,8 +454,10 @@ class OrderWorkflow:
     async def _work(self) -> None:
         for fo in self._awaiting_capture():
             await self._capture(fo)
+        rerouting = False
         for fo in self._unreleased_rejections():
             self._released_rejections.add(fo.id)
+            rerouting = True
             release = act.ReleaseRequest(
                 order_id=self._order.order_id,
                 lines=fo.lines,
@@ -461,21 +470,34 @@ class OrderWorkflow:
             await self._cancel_by_system(
                 fo.lines, f"not collected at {fo.location_id} by {self._collect_by[fo.id]:%Y-%m-%d}"
             )
-        unallocated = self._order.unallocated_lines()
-        if unallocated and self._may_allocate(now):
-            until = self._order.backordered_until
-            if until is not None and now >= until:
-                await self._cancel_by_system(unallocated, "backorder limit reached without stock")
-            else:
-                self._stock_arrived = False
-                allocation = await self._allocate(unallocated)
-                self._place(allocation)
-                await self._handle_unfilled(allocation.unfilled)
+        # rejected units are routed again at once, even while others of the order wait for stock
+        if self._order.unallocated_lines() and (rerouting or self._may_allocate(now)):
+            await self._route_unallocated(now)
         if self._nothing_left_to_capture():
             await self._void_authorization()  # what canceled lines left authorized is released
 
+    async def _route_unallocated(self, now: datetime) -> None:
+        """Route what no fulfillment order holds, or cancel it once the backorder limit has come."""
+        async with self._allocation_lock:
+            unallocated = self._order.unallocated_lines()  # a cancel may have taken them while we waited
+            if not unallocated:
+                return
+            until = self._order.backordered_until
+            if until is not None and now >= until:
+                await self._cancel_by_system(unallocated, "backorder limit reached without stock")
+                return
+            self._stock_arrived = False
+            allocation = await self._allocate(unallocated)
+            self._place(allocation)
+            await self._handle_unfilled(allocation.unfilled)
+
     def _nothing_left_to_capture(self) -> bool:
-        return not any(fo.open for fo in self._order.fulfillment_orders) and not self._order.unallocated_lines()
+        """No unit left to ship or route, and every shipment captured: what is still authorized can go."""
+        return (
+            not any(fo.open for fo in self._order.fulfillment_orders)
+            and not self._order.unallocated_lines()
+            and not self._awaiting_capture()
+        )
 
     async def _capture(self, fo: FulfillmentOrderState) -> None:
         amount = self._order.amount_of(fo.lines)
@@ -522,7 +544,7 @@ class OrderWorkflow:
         window = timedelta(seconds=self._input.return_window_seconds)
         self._window_closes = workflow.now() + window
         await self._settle_returns_until(self._window_closes, lambda: False)
-        if any(r.status == "requested" for r in self._order.returns):
+        if any(r.status != "refunded" for r in self._order.returns):
             grace = workflow.now() + window
             await self._settle_returns_until(
                 grace, lambda: not any(r.status != "refunded" for r in self._order.returns)

@@ -43,17 +43,33 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1), "p99": round(cuts[98], 1)}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (PostgreSQL's backends, say); 0 once it is gone."""
+    try:
+        root = psutil.Process(pid)
+        total = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        return total
+    except psutil.Error:
+        return 0.0
+
+
 @dataclass
 class RssSampler:
-    """Peak resident memory of named processes, sampled in a thread while the run goes on."""
+    """Peak resident memory of named processes, sampled in a thread while the run goes on, and the CPU
+    each spent in that time (`cpu_s`): on a shared machine this says who the throughput is waiting for."""
 
     pids: dict[str, int]
     interval_s: float = 0.25
     peaks_mib: dict[str, float] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def __enter__(self) -> "RssSampler":
+        self.cpu_s = {name: -cpu_seconds(pid) for name, pid in self.pids.items()}
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -62,6 +78,7 @@ class RssSampler:
         self._stop.set()
         if self._thread:
             self._thread.join()
+        self.cpu_s = {name: round(spent + cpu_seconds(self.pids[name]), 2) for name, spent in self.cpu_s.items()}
 
     def _sample(self) -> None:
         procs = {}

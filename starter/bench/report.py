@@ -73,6 +73,7 @@ def render(result: dict[str, Any]) -> str:
         f"{result['checkout_p99_ms']} ms",
         f"  cancel p50/p99        {result['cancel_p50_ms']} / {result['cancel_p99_ms']} ms",
         f"  peak RSS              {rss}",
+        "  CPU ms per oms order  " + ", ".join(f"{k} {v}" for k, v in result.get("cpu_ms_per_order", {}).items()),
         f"  failures              {result['failures']}",
     ]
     if result["scaling"]:

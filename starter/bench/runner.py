@@ -71,7 +71,10 @@ async def run(options: BenchOptions, stack: Stack) -> dict[str, Any]:
 
     temporal = await connect(settings.temporal_target)
     limits = httpx.Limits(max_connections=options.concurrency * 2, max_keepalive_connections=options.concurrency * 2)
-    pids = {name: stack.procs[name].pid for name in ("worker", "api", "temporal")}
+    pids = {name: stack.procs[name].pid for name in ("worker", "api", "temporal", "simulators")}
+    postmaster = stack.postgres_pid()
+    if postmaster is not None:
+        pids["postgres"] = postmaster
     async with httpx.AsyncClient(base_url=settings.own_api_url, timeout=60, limits=limits) as http:
         oms_driver = workloads.oms_order_driver(http, temporal, run_id, sku)
         await workloads.drive("warm-up", min(20, options.orders), options.concurrency, None, oms_driver)
@@ -135,6 +138,7 @@ async def run(options: BenchOptions, stack: Stack) -> dict[str, Any]:
     result = report.figures(oms, floor, naive, cancel_ms, rss.peaks_mib, scaling, half.checkout_percentiles()["p99"])
     result["half_rate_orders_per_s"] = round(half_rate, 2)
     result["window_s"] = options.window_s
+    result["cpu_ms_per_order"] = {name: round(1000 * s / max(len(oms.timings), 1), 1) for name, s in rss.cpu_s.items()}
     if profiler:
         result["worker_profile"] = profiler.summary()
     report.write(options.out, result, [oms, floor, naive])

@@ -141,3 +141,60 @@ def test_no_sequence_of_events_breaks_the_money_or_quantity_invariants(steps: li
     for line in order.lines:
         assert line.ordered == line.canceled + line.allocated + line.unallocated
         assert line.returned <= line.delivered <= line.shipped <= line.allocated
+
+
+def delivered_with_return() -> Order:
+    """An order delivered and captured, with one return of its set asked for."""
+    order = accepted_order()
+    events: list[ev.OrderEvent] = [
+        ev.ShipmentShipped(at=NOW, fulfillment_order_id="W-1-F1", carrier="yamato", tracking_number="Y1"),
+        ev.PaymentCaptured(at=NOW, transaction_id="cap_1", fulfillment_order_id="W-1-F1", amount=Decimal(24980)),
+        ev.ShipmentDelivered(at=NOW, fulfillment_order_id="W-1-F1", tracking_number="Y1"),
+        ev.ReturnRequested(
+            at=NOW,
+            return_id="W-1-R1",
+            rma="RMA-W-1-1",
+            lines=LEGO,
+            reason="too small",
+            method="mail",
+            location_id="DC-TOKYO",
+            label=None,
+            refund_amount=Decimal(24980),
+        ),
+    ]
+    for event in events:
+        order.apply(event)
+    return order
+
+
+def test_a_return_is_refunded_once_and_only_after_it_arrived() -> None:
+    # given a return asked for but not yet received
+    order = delivered_with_return()
+    part = ev.RefundPart(fulfillment_order_id="W-1-F1", transaction_id="cap_1", amount=Decimal(24980))
+    refund = ev.RefundIssued(at=NOW, refund_id="RF-1", return_id="W-1-R1", amount=Decimal(24980), parts=[part])
+    # when it is refunded before it arrives, then that is refused and changes nothing
+    before = order.model_copy(deep=True)
+    with pytest.raises(InvariantViolation, match="only a received one is refunded"):
+        order.apply(refund)
+    assert order == before
+    # when it arrives, it is refunded once; a second refund of the same return is refused
+    order.apply(
+        ev.ReturnReceived(
+            at=NOW, return_id="W-1-R1", lines=[ev.ReturnedLine(sku="LEGO-76419", quantity=1, condition="damaged")]
+        )
+    )
+    order.apply(refund)
+    assert order.payment.refunded == Decimal(24980) and order.return_("W-1-R1").status == "refunded"
+    with pytest.raises(InvariantViolation, match="only a received one is refunded"):
+        order.apply(refund)
+
+
+def test_a_negative_refund_is_refused_rather_than_taking_money_back() -> None:
+    # given a captured order
+    order = delivered_with_return()
+    before = order.model_copy(deep=True)
+    # when a goodwill "refund" of a negative amount is offered, then it is refused and changes nothing
+    part = ev.RefundPart(fulfillment_order_id="W-1-F1", transaction_id="cap_1", amount=Decimal(-100))
+    with pytest.raises(InvariantViolation, match="gives money back"):
+        order.apply(ev.AppeasementGranted(at=NOW, refund_id="AP", amount=Decimal(-100), reason="x", parts=[part]))
+    assert order == before

@@ -1,18 +1,22 @@
-"""Workflow tier: the time-skipping test server and fake partners standing in for the activities."""
+"""Workflow tier: the time-skipping test server, fake partners standing in for the activities, and helpers."""
 
+import asyncio
+import os
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -20,11 +24,27 @@ from temporalio.worker import Worker
 
 from activities import contracts as act
 from domain.models import SkuQuantity
+from domain.order import Order
 from store.read_model import ProjectionBatch
+from tests.orders import place_order
 from worker import sandbox_runner
+from workflows.messages import (
+    CARRIER_SIGNAL,
+    CHECKOUT_UPDATE,
+    WAREHOUSE_SIGNAL,
+    CarrierEvent,
+    CheckoutResult,
+    OrderInput,
+    OrderOutcome,
+    WarehouseEvent,
+    workflow_id_for,
+)
 from workflows.order import OrderWorkflow
 from workflows.search_attributes import REGISTRY
 
+T = TypeVar("T")
+THIRTY_DAYS = timedelta(days=30).total_seconds()
+HISTORIES = Path(__file__).parent / "histories"
 _TYPES = {"Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE}
 
 
@@ -41,9 +61,28 @@ class FakePartners:
     )
     calls: list[tuple[str, object]] = field(default_factory=list)
     batches: list[ProjectionBatch] = field(default_factory=list)
+    captured: Decimal = Decimal(0)
+    voided: Decimal = Decimal(0)
+    # a call named here waits for its event before it answers: a slow partner, for races with messages
+    held: dict[str, asyncio.Event] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
+
+    def of(self, name: str, kind: type[T]) -> list[T]:
+        """The requests of one partner call, in the order they were made."""
+        found = [call for n, call in self.calls if n == name]
+        assert all(isinstance(call, kind) for call in found)
+        return [call for call in found if isinstance(call, kind)]
+
+    def _uncaptured(self) -> Decimal:
+        """What a real gateway would void: the authorization less its captures and earlier voids."""
+        authorized = sum((a.amount for a in self.of("authorize", act.AuthorizeRequest)[-1:]), Decimal(0))
+        return authorized - self.captured - self.voided
+
+    async def _answer_when_released(self, name: str) -> None:
+        if name in self.held:
+            await self.held[name].wait()
 
     def activities(self) -> list[object]:
         @activity.defn(name=act.AUTHORIZE_PAYMENT)
@@ -59,11 +98,16 @@ class FakePartners:
         @activity.defn(name=act.VOID_AUTHORIZATION)
         async def void(req: act.VoidRequest) -> act.PaymentResult:
             self.calls.append(("void", req))
-            return act.PaymentResult(transaction_id="void_1", amount=Decimal(24980))
+            amount = self._uncaptured()
+            if amount <= 0:
+                raise ApplicationError("nothing left to void", type=act.PAYMENT_REFUSED, non_retryable=True)
+            self.voided += amount
+            return act.PaymentResult(transaction_id="void_1", amount=amount)
 
         @activity.defn(name=act.ALLOCATE_ORDER)
         async def allocate(req: act.AllocateRequest) -> act.AllocateResult:
             self.calls.append(("allocate", req))
+            await self._answer_when_released("allocate")
             return self.route(req)
 
         @activity.defn(name=act.RELEASE_INVENTORY)
@@ -74,6 +118,8 @@ class FakePartners:
         @activity.defn(name=act.SETTLE_SHIPMENT)
         async def settle(req: act.SettleRequest) -> act.PaymentResult:
             self.calls.append(("settle", req))
+            await self._answer_when_released("settle")
+            self.captured += req.capture.amount
             return act.PaymentResult(transaction_id=f"cap_{len(self.calls)}", amount=req.capture.amount)
 
         @activity.defn(name=act.PROJECT_ORDER)
@@ -144,9 +190,13 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 @dataclass
 class Harness:
-    client: Client
+    env: WorkflowEnvironment
     partners: FakePartners
     task_queue: str
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
 
 
 @pytest.fixture
@@ -160,4 +210,107 @@ async def harness(env: WorkflowEnvironment) -> AsyncIterator[Harness]:
         activities=partners.activities(),  # type: ignore[arg-type]
         workflow_runner=sandbox_runner(),
     ):
-        yield Harness(env.client, partners, task_queue)
+        yield Harness(env, partners, task_queue)
+
+
+# -- helpers for the tests of this tier ----------------------------------------------------------
+Handle = WorkflowHandle[OrderWorkflow, OrderOutcome]
+
+
+async def start_only(
+    h: Harness,
+    *,
+    backorder_seconds: float | None = None,
+    pickup_hold_seconds: float = 7 * 86400,
+    return_window_seconds: float = THIRTY_DAYS,
+    task_timeout: timedelta | None = None,
+    **overrides: Any,
+) -> Handle:
+    order = place_order(**overrides)
+    given = OrderInput(
+        order=order,
+        return_window_seconds=return_window_seconds,
+        backorder_seconds=backorder_seconds,
+        pickup_hold_seconds=pickup_hold_seconds,
+    )
+    return await h.client.start_workflow(
+        OrderWorkflow.run, given, id=workflow_id_for(order.order_id), task_queue=h.task_queue, task_timeout=task_timeout
+    )
+
+
+async def start(h: Harness, **options: Any) -> tuple[Handle, CheckoutResult]:
+    """Start, then check out. (The API does both in one update-with-start, which this test server lacks.)"""
+    handle = await start_only(h, **options)
+    answer = await handle.execute_update(CHECKOUT_UPDATE, result_type=CheckoutResult)
+    return handle, answer
+
+
+def recorded(h: Harness, event_type: str) -> list[Any]:
+    """The domain events of one type the read model received, in order."""
+    return [e.event for b in h.partners.batches for e in b.events if e.event.type == event_type]
+
+
+def recorded_types(h: Harness) -> list[str]:
+    return [e.event.type for b in h.partners.batches for e in b.events]
+
+
+def final_order(h: Harness) -> Order:
+    """The order as the read model last saw it."""
+    return h.partners.batches[-1].order
+
+
+def tracking_for(fo_id: str) -> str:
+    return f"YMT-{fo_id}"
+
+
+async def ship(handle: Handle, fo_id: str) -> None:
+    shipped = WarehouseEvent(
+        fulfillment_order_id=fo_id, event="shipped", tracking_number=tracking_for(fo_id), carrier="yamato"
+    )
+    await handle.signal(WAREHOUSE_SIGNAL, shipped)
+
+
+async def deliver(handle: Handle, fo_id: str) -> None:
+    await handle.signal(CARRIER_SIGNAL, CarrierEvent(tracking_number=tracking_for(fo_id), event="delivered"))
+
+
+async def ship_and_deliver(handle: Handle, fo_id: str) -> None:
+    await ship(handle, fo_id)
+    await deliver(handle, fo_id)
+
+
+async def warehouse(handle: Handle, fo_id: str, event: str, reason: str | None = None) -> None:
+    await handle.signal(
+        WAREHOUSE_SIGNAL,
+        WarehouseEvent.model_validate({"fulfillment_order_id": fo_id, "event": event, "reason": reason}),
+    )
+
+
+async def wait_until(handle: Handle, check: Callable[[Order], bool], what: str = "the expected state") -> Order:
+    """Query the live order until `check` holds (signals are handled asynchronously)."""
+    for _ in range(200):
+        order = await handle.query(OrderWorkflow.summary)
+        if check(order):
+            return order
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never reached {what}: {order.status}, {order.fulfillment_orders}")
+
+
+async def wait_for_status(handle: Handle, status: str) -> Order:
+    return await wait_until(handle, lambda o: o.status == status, status)
+
+
+def update_names_in(history_events: list[Any]) -> list[str]:
+    """Names of the updates a workflow's history accepted (refused ones never enter it)."""
+    return [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in history_events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+
+
+async def save_history(handle: Handle, name: str) -> None:
+    """With OMS_RECORD_HISTORIES set, keep this run's history for the replay tests."""
+    if os.environ.get("OMS_RECORD_HISTORIES"):
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())

@@ -26,5 +26,7 @@ async def test_saved_history_replays_without_nondeterminism(name: str) -> None:
     assert result.replay_failure is None, f"{name}: {result.replay_failure}"
 
 
-def test_the_happy_path_history_is_saved() -> None:
-    assert "happy_path" in HISTORIES
+def test_every_path_of_the_order_has_a_saved_history() -> None:
+    paths = {"happy_path", "payment_declined", "unavailable", "canceled", "partially_canceled"}
+    paths |= {"split", "reroute", "pickup", "returned"}
+    assert paths <= set(HISTORIES), f"missing: {sorted(paths - set(HISTORIES))}"
