@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from domain.models import PlaceOrder, SkuQuantity
+from domain.models import Address, PlaceOrder, SkuQuantity
 
 
 class Event(BaseModel):
@@ -41,6 +41,7 @@ class InventoryReserved(Event):
     type: Literal["InventoryReserved"] = "InventoryReserved"
     location_id: str
     lines: list[SkuQuantity]
+    reship: bool = False  # extra units sent at no charge: not the order's own allocation
 
 
 class OrderUnavailable(Event):
@@ -61,6 +62,7 @@ class FulfillmentOrderCreated(Event):
     location_id: str
     lines: list[SkuQuantity]
     promised_date: date | None = None
+    reship: bool = False
 
 
 class FulfillmentOrderRejected(Event):
@@ -68,6 +70,34 @@ class FulfillmentOrderRejected(Event):
 
     type: Literal["FulfillmentOrderRejected"] = "FulfillmentOrderRejected"
     fulfillment_order_id: str
+    reason: str
+
+
+class FulfillmentOrderWithdrawn(Event):
+    """Taken back from its location before it shipped (the address changed); its units are routed again."""
+
+    type: Literal["FulfillmentOrderWithdrawn"] = "FulfillmentOrderWithdrawn"
+    fulfillment_order_id: str
+    reason: str
+
+
+class OrderHeld(Event):
+    """The fraud screen asks for a person: reserved but not handed to any location until reviewed."""
+
+    type: Literal["OrderHeld"] = "OrderHeld"
+    score: int
+    until: datetime
+
+
+class ReviewDecided(Event):
+    type: Literal["ReviewDecided"] = "ReviewDecided"
+    approved: bool
+    reason: str
+
+
+class AddressChanged(Event):
+    type: Literal["AddressChanged"] = "AddressChanged"
+    address: Address
     reason: str
 
 
@@ -201,7 +231,11 @@ OrderEvent = Annotated[
     | ReturnRequested
     | ReturnReceived
     | RefundIssued
-    | AppeasementGranted,
+    | AppeasementGranted
+    | FulfillmentOrderWithdrawn
+    | OrderHeld
+    | ReviewDecided
+    | AddressChanged,
     Field(discriminator="type"),
 ]
 
@@ -259,6 +293,14 @@ def describe(event: OrderEvent) -> str:
             return f"Refunded {a}" + (f" for return {r}" if r else "")
         case AppeasementGranted(amount=a, reason=r, actor=who):
             return f"Goodwill refund of {a} by {who}: {r}"
+        case FulfillmentOrderWithdrawn(fulfillment_order_id=f, reason=r):
+            return f"{f} withdrawn from its location: {r}"
+        case OrderHeld(score=score, until=u):
+            return f"Held for fraud review (score {score}) until {u:%Y-%m-%d %H:%M}"
+        case ReviewDecided(approved=ok, reason=r, actor=who):
+            return f"{'Approved' if ok else 'Rejected'} after review by {who}: {r}"
+        case AddressChanged(address=a, reason=r, actor=who):
+            return f"Ship-to changed to {a.line1}, {a.city} by {who}: {r}"
     raise AssertionError(f"no description for {event!r}")
 
 

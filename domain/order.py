@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from domain import events as ev
 from domain.errors import InvariantViolation
-from domain.models import PlaceOrder, SkuQuantity
+from domain.models import Address, PlaceOrder, SkuQuantity
 from domain.money import quantize
 
 OrderStatus = Literal[
@@ -43,9 +43,9 @@ class LineState(BaseModel):
         return self.ordered - self.canceled - self.allocated
 
 
-FulfillmentStatus = Literal["released", "ready_for_pickup", "shipped", "delivered", "canceled", "rejected"]
+FulfillmentStatus = Literal["released", "ready_for_pickup", "shipped", "delivered", "canceled", "rejected", "withdrawn"]
 # fulfillment orders that no longer hold or move any units
-CLOSED_FULFILLMENT: frozenset[str] = frozenset({"canceled", "rejected"})
+CLOSED_FULFILLMENT: frozenset[str] = frozenset({"canceled", "rejected", "withdrawn"})
 
 
 class FulfillmentOrderState(BaseModel):
@@ -106,6 +106,8 @@ class Order(BaseModel):
     fulfillment_orders: list[FulfillmentOrderState] = []
     returns: list[ReturnState] = []
     backordered_until: datetime | None = None
+    held: bool = False  # waiting for a fraud review: reserved, not yet handed to any location
+    ship_to: Address | None = None  # where it goes now: the checkout's address unless changed since
     payment: PaymentState = Field(default_factory=PaymentState)
     version: int = 0
 
@@ -253,6 +255,30 @@ class Order(BaseModel):
                 self._refund(amount, parts)
             case ev.AppeasementGranted(amount=amount, parts=parts):
                 self._refund(amount, parts)
+            case ev.AddressChanged(address=address):
+                refusal = self.address_change_refusal()
+                if refusal is not None:
+                    raise InvariantViolation(refusal)
+                self.ship_to = address
+            case ev.FulfillmentOrderWithdrawn(fulfillment_order_id=fo_id):
+                fo = self.fulfillment_order(fo_id)
+                if fo.status != "released":
+                    raise InvariantViolation(f"{fo_id} is {fo.status}; only a released one can be withdrawn")
+                fo.status = "withdrawn"
+                for q in fo.lines:
+                    self.line(q.sku).allocated -= q.quantity
+                self._derive_shipping_status()
+            case ev.OrderHeld():
+                if not self.fulfillment_orders:
+                    raise InvariantViolation("only an allocated order can be held for review")
+                self.held = True
+                self.status = "on_hold"
+            case ev.ReviewDecided(approved=approved):
+                if not self.held:
+                    raise InvariantViolation("the order is not held for review")
+                self.held = False
+                if approved:
+                    self._derive_shipping_status()
 
     def _cancel(self, lines: list[SkuQuantity]) -> None:
         for q in lines:
@@ -322,7 +348,23 @@ class Order(BaseModel):
             fo.refunded += part.amount
         self.payment.refunded += amount
 
+    @property
+    def delivery_address(self) -> Address | None:
+        return self.ship_to or (self.placed.shipping_address if self.placed else None)
+
     # -- service rules -----------------------------------------------------------------------
+    def address_change_refusal(self) -> str | None:
+        if self.placed is not None and self.placed.delivery_method == "pickup":
+            return "a pickup order is collected at its store and has no delivery address"
+        if self.is_final or self.status == "pending":
+            return f"the order is {self.status}; its address can no longer change"
+        if self.held:
+            return "the order is on hold for review: decide the review first"
+        moved = [fo.id for fo in self.fulfillment_orders if fo.status in ("shipped", "delivered", "ready_for_pickup")]
+        if moved:
+            return f"{', '.join(moved)} already left its location: the address can change only before shipment"
+        return None
+
     def return_(self, return_id: str) -> ReturnState:
         for rma in self.returns:
             if rma.id == return_id:
@@ -412,6 +454,9 @@ class Order(BaseModel):
 
     def _derive_shipping_status(self) -> None:
         if self.status in ("completed", "payment_declined", "unavailable"):
+            return
+        if self.held and any(line.canceled < line.ordered for line in self.lines):
+            self.status = "on_hold"
             return
         states = {fo.status for fo in self.fulfillment_orders} - CLOSED_FULFILLMENT
         waiting = any(line.unallocated > 0 for line in self.lines)

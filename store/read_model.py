@@ -321,7 +321,7 @@ def _order_row(batch: ProjectionBatch, placed: PlaceOrder) -> dict[str, Any]:
         "refunded": order.payment.refunded,
         "voided": order.payment.voided,
         "delivery_method": placed.delivery_method,
-        "shipping_address": placed.shipping_address.model_dump_json(),
+        "shipping_address": (order.delivery_address or placed.shipping_address).model_dump_json(),
         "fraud_score": order.fraud_score,
         "version": order.version,
         # NULL: keep the time projected with the first batch (the statement looks it up)

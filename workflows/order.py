@@ -30,10 +30,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.errors import InvariantViolation
     from domain.fraud import screen
     from domain.models import SkuQuantity
-    from domain.order import FulfillmentOrderState, Order
+    from domain.order import CLOSED_FULFILLMENT, FulfillmentOrderState, Order
     from store.read_model import ProjectionBatch
     from workflows import search_attributes as sa
     from workflows.messages import (
+        ADDRESS_UPDATE,
         APPEASEMENT_UPDATE,
         CANCEL_UPDATE,
         CARRIER_SIGNAL,
@@ -41,9 +42,12 @@ with workflow.unsafe.imports_passed_through():
         ORDER_WORKFLOW,
         RETURN_SIGNAL,
         RETURN_UPDATE,
+        REVIEW_UPDATE,
         STOCK_RECEIVED_SIGNAL,
         SUMMARY_QUERY,
         WAREHOUSE_SIGNAL,
+        ActionResult,
+        AddressChange,
         AppeasementRequest,
         AppeasementResult,
         CancelRequest,
@@ -55,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         ReturnEvent,
         ReturnRequest,
         ReturnResult,
+        ReviewDecision,
         StockReceived,
         WarehouseEvent,
         return_id_for,
@@ -88,6 +93,9 @@ class OrderWorkflow:
         self._window_closes: datetime | None = None
         self._cancels = 0
         self._appeasements = 0
+        self._approved: bool | None = None  # an agent's review verdict; None until one decides
+        self._reroute_requested = False  # withdrawn fulfillment orders wait for the main loop to route them
+        self._review_done = False
 
     # -- storefront -------------------------------------------------------------------------
     @workflow.update(name=CHECKOUT_UPDATE)
@@ -186,6 +194,63 @@ class OrderWorkflow:
         if refusal is not None:
             raise ValueError(refusal)
 
+    @workflow.update(name=REVIEW_UPDATE)
+    async def review(self, decision: ReviewDecision) -> ActionResult:
+        self._approved = decision.approve
+        self._record(
+            ev.ReviewDecided(at=workflow.now(), actor=decision.actor, approved=decision.approve, reason=decision.reason)
+        )
+        await workflow.wait_condition(lambda: self._review_done)
+        return ActionResult(
+            order_id=self._order.order_id,
+            status=self._order.status,
+            fulfillment_order_ids=[fo.id for fo in self._order.fulfillment_orders if fo.open],
+        )
+
+    @review.validator
+    def _review_allowed(self, decision: ReviewDecision) -> None:
+        if not self._order.held:
+            raise ValueError(f"the order is {self._order.status}, not on hold for review")
+
+    @workflow.update(name=ADDRESS_UPDATE)
+    async def change_address(self, change: AddressChange) -> ActionResult:
+        """Take back what has not shipped yet and route it again for the new address (same-day radius,
+        nearest location); a location that has already shipped keeps its part, and says so by its webhook."""
+        async with self._allocation_lock:
+            self._record(
+                ev.AddressChanged(at=workflow.now(), actor=change.actor, address=change.address, reason=change.reason)
+            )
+            for fo in [f for f in self._order.fulfillment_orders if f.status == "released"]:
+                stopped = await self._step(act.CANCEL_FULFILLMENT, fo.id, bool, f"withdraw {fo.id} for a new address")
+                if not stopped or self._order.fulfillment_order(fo.id).status != "released":
+                    continue
+                self._record(
+                    ev.FulfillmentOrderWithdrawn(
+                        at=workflow.now(), actor=change.actor, fulfillment_order_id=fo.id, reason="address changed"
+                    )
+                )
+                release = act.ReleaseRequest(
+                    order_id=self._order.order_id,
+                    lines=fo.lines,
+                    location_id=fo.location_id,
+                    key=self._key("withdrawn", fo.id),
+                )
+                await self._step(act.RELEASE_INVENTORY, release, int, f"release {fo.id} at {fo.location_id}")
+            self._reroute_requested = bool(self._order.unallocated_lines())
+        await workflow.wait_condition(lambda: not self._reroute_requested)
+        await self._flush()
+        return ActionResult(
+            order_id=self._order.order_id,
+            status=self._order.status,
+            fulfillment_order_ids=[fo.id for fo in self._order.fulfillment_orders if fo.open],
+        )
+
+    @change_address.validator
+    def _address_change_allowed(self, change: AddressChange) -> None:
+        refusal = self._order.address_change_refusal()
+        if refusal is not None:
+            raise ValueError(refusal)
+
     @workflow.update(name=RETURN_UPDATE)
     async def request_return(self, request: ReturnRequest) -> ReturnResult:
         n = len(self._order.returns) + 1
@@ -263,8 +328,10 @@ class OrderWorkflow:
         fraud = screen(placed)
         self._record(ev.FraudScreened(at=workflow.now(), score=fraud.score, reasons=fraud.reasons))
 
-        if await self._authorize() and await self._allocate_at_checkout():
+        if await self._authorize() and await self._allocate_at_checkout(fraud.score if fraud.needs_review else None):
             await self._decide()
+            if self._order.held:
+                await self._await_review()
             await self._fulfil()
             if self._order.status != "canceled":
                 await self._serve_return_window()
@@ -299,9 +366,14 @@ class OrderWorkflow:
         )
         return True
 
-    async def _allocate_at_checkout(self) -> bool:
+    async def _allocate_at_checkout(self, review_score: int | None) -> bool:
+        """Route and reserve the order; one that needs review holds its stock until the review deadline
+        and is handed to no location before an agent approves it."""
         lines = [SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in self._input.order.lines]
-        allocation = await self._allocate(lines)
+        hold_until = None
+        if review_score is not None:
+            hold_until = workflow.now() + timedelta(seconds=self._input.review_seconds)
+        allocation = await self._allocate(lines, hold_until)
         if not allocation.fulfillment_orders:
             await self._void_authorization()
             skus = ", ".join(q.sku for q in allocation.unfilled)
@@ -311,20 +383,56 @@ class OrderWorkflow:
             )
             return False
         self._place(allocation)
+        if review_score is not None and hold_until is not None:
+            self._record(ev.OrderHeld(at=workflow.now(), actor="fraud-screen", score=review_score, until=hold_until))
         await self._handle_unfilled(allocation.unfilled)
         return True
 
-    async def _allocate(self, lines: list[SkuQuantity]) -> act.AllocateResult:
+    async def _await_review(self) -> None:
+        """An agent approves (the locations get the order) or rejects it; nobody deciding in time rejects it."""
+        try:
+            await workflow.wait_condition(
+                lambda: not self._order.held or self._order.status == "canceled",
+                timeout=timedelta(seconds=self._input.review_seconds),
+                timeout_summary="fraud review deadline",
+            )
+        except TimeoutError:
+            reason = "no review decision before the deadline"
+            self._record(ev.ReviewDecided(at=workflow.now(), actor="system", approved=False, reason=reason))
+        if self._order.status == "canceled":
+            pass  # canceled while on hold: the cancel released and voided everything
+        elif self._approved:
+            placed = self._input.order
+            open_fos = [
+                act.AllocatedFulfillmentOrder(fulfillment_order_id=fo.id, location_id=fo.location_id, lines=fo.lines)
+                for fo in self._order.fulfillment_orders
+                if fo.open
+            ]
+            hand_off = act.HandOffRequest(
+                order_id=placed.order_id,
+                ship_to=placed.shipping_address.model_dump(mode="json"),
+                delivery_method=placed.delivery_method,
+                fulfillment_orders=open_fos,
+            )
+            summary = f"approved: hand {len(open_fos)} fulfillment order(s) to their locations"
+            await self._step(act.HAND_OFF_FULFILLMENT, hand_off, int, summary)
+        elif self._order.cancelable_lines():
+            await self._cancel_by_system(self._order.cancelable_lines(), "rejected in fraud review")
+        await self._flush()
+        self._review_done = True
+
+    async def _allocate(self, lines: list[SkuQuantity], hold_until: datetime | None = None) -> act.AllocateResult:
         placed = self._input.order
+        address = self._order.delivery_address or placed.shipping_address
         fos = self._order.fulfillment_orders
         request = act.AllocateRequest(
             order_id=placed.order_id,
             channel=placed.channel,
             lines=lines,
-            latitude=placed.shipping_address.latitude,
-            longitude=placed.shipping_address.longitude,
+            latitude=address.latitude,
+            longitude=address.longitude,
             pickup_location_id=placed.pickup_location_id if placed.delivery_method == "pickup" else None,
-            ship_to=placed.shipping_address.model_dump(mode="json"),
+            ship_to=address.model_dump(mode="json"),
             delivery_method=placed.delivery_method,
             first_number=len(fos) + 1,
             excluded=sorted({fo.location_id for fo in fos if fo.status == "rejected"}),
@@ -333,6 +441,7 @@ class OrderWorkflow:
                 for fo in fos
                 if fo.open
             ],
+            hold_until=hold_until,
         )
         summary = f"route and reserve {sum(q.quantity for q in lines)} unit(s), release to locations"
         return await self._step(act.ALLOCATE_ORDER, request, act.AllocateResult, summary)
@@ -422,7 +531,7 @@ class OrderWorkflow:
     def _fulfilled(self) -> bool:
         """Every unit delivered, picked up or canceled, and every shipment captured."""
         return (
-            all(fo.status in ("delivered", "canceled", "rejected") for fo in self._order.fulfillment_orders)
+            all(fo.status == "delivered" or fo.status in CLOSED_FULFILLMENT for fo in self._order.fulfillment_orders)
             and not self._order.unallocated_lines()
             and not self._awaiting_capture()
         )
@@ -434,6 +543,7 @@ class OrderWorkflow:
             or bool(self._unreleased_rejections())
             or bool(self._expired_pickups(now))
             or self._fulfilled()
+            or self._reroute_requested
             or (bool(self._order.unallocated_lines()) and self._may_allocate(now))
         )
 
@@ -471,8 +581,9 @@ class OrderWorkflow:
                 fo.lines, f"not collected at {fo.location_id} by {self._collect_by[fo.id]:%Y-%m-%d}"
             )
         # rejected units are routed again at once, even while others of the order wait for stock
-        if self._order.unallocated_lines() and (rerouting or self._may_allocate(now)):
+        if self._order.unallocated_lines() and (rerouting or self._reroute_requested or self._may_allocate(now)):
             await self._route_unallocated(now)
+        self._reroute_requested = False
         if self._nothing_left_to_capture():
             await self._void_authorization()  # what canceled lines left authorized is released
 

@@ -141,7 +141,12 @@ class FakePartners:
             self.calls.append(("cancel_fulfillment", fo_id))
             return True
 
-        return [authorize, void, allocate, release, settle, project, refund, restock, cancel_fulfillment]
+        @activity.defn(name=act.HAND_OFF_FULFILLMENT)
+        async def hand_off(req: act.HandOffRequest) -> int:
+            self.calls.append(("hand_off", req))
+            return len(req.fulfillment_orders)
+
+        return [authorize, void, allocate, release, settle, project, refund, restock, cancel_fulfillment, hand_off]
 
     def route(self, req: act.AllocateRequest) -> act.AllocateResult:
         """Nearest-first stand-in for routing: one location if one can fill it, else split in location order."""
@@ -222,6 +227,7 @@ async def start_only(
     *,
     backorder_seconds: float | None = None,
     pickup_hold_seconds: float = 7 * 86400,
+    review_seconds: float = 2 * 86400,
     return_window_seconds: float = THIRTY_DAYS,
     task_timeout: timedelta | None = None,
     **overrides: Any,
@@ -232,6 +238,7 @@ async def start_only(
         return_window_seconds=return_window_seconds,
         backorder_seconds=backorder_seconds,
         pickup_hold_seconds=pickup_hold_seconds,
+        review_seconds=review_seconds,
     )
     return await h.client.start_workflow(
         OrderWorkflow.run, given, id=workflow_id_for(order.order_id), task_queue=h.task_queue, task_timeout=task_timeout
