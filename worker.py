@@ -71,6 +71,7 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable[..., A
         allocation.cancel_fulfillment,
         allocation.hand_off,
         shipment.settle,
+        shipment.ship_reship,
         projection.project,
         returns.restock,
     ]

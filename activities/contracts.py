@@ -14,6 +14,7 @@ VOID_AUTHORIZATION = "void_authorization"
 ALLOCATE_ORDER = "allocate_order"
 RELEASE_INVENTORY = "release_inventory"
 SETTLE_SHIPMENT = "settle_shipment"
+SHIP_RESHIP = "ship_reship"
 PROJECT_ORDER = "project_order"
 REFUND_PAYMENT = "refund_payment"
 RESTOCK_RETURN = "restock_return"
@@ -121,6 +122,13 @@ class SettleRequest(BaseModel):
     order_id: str
     location_id: str
     capture: CaptureRequest
+
+
+class ShipRequest(BaseModel):
+    """A shipped reship: its units leave stock; nothing is charged."""
+
+    order_id: str
+    location_id: str
 
 
 def fulfillment_order_id(order_id: str, n: int) -> str:

@@ -2,7 +2,7 @@
 
 from temporalio import activity
 
-from activities.contracts import SETTLE_SHIPMENT, PaymentResult, SettleRequest
+from activities.contracts import SETTLE_SHIPMENT, SHIP_RESHIP, PaymentResult, SettleRequest, ShipRequest
 from activities.payments import PaymentActivities
 from store.inventory import InventoryRepository
 
@@ -16,3 +16,7 @@ class ShipmentActivities:
     def settle(self, request: SettleRequest) -> PaymentResult:
         self._inventory.ship(request.order_id, request.location_id)
         return self._payments.capture(request.capture)
+
+    @activity.defn(name=SHIP_RESHIP)
+    def ship_reship(self, request: ShipRequest) -> int:
+        return self._inventory.ship(request.order_id, request.location_id)

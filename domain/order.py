@@ -60,6 +60,7 @@ class FulfillmentOrderState(BaseModel):
     refunded: Decimal = Decimal(0)
     invoice_id: str | None = None
     promised_date: date | None = None
+    reship: bool = False  # units sent again at no charge: not counted on the order's lines
 
     @property
     def refundable(self) -> Decimal:
@@ -173,9 +174,11 @@ class Order(BaseModel):
                 self.payment.authorized += amount
             case ev.PaymentDeclined():
                 self.status = "payment_declined"
-            case ev.InventoryReserved(lines=lines):
+            case ev.InventoryReserved(lines=lines, reship=reship):
                 for q in lines:
-                    self.line(q.sku).allocated += q.quantity
+                    self.line(q.sku)  # a reship, too, is of the order's own skus
+                    if not reship:
+                        self.line(q.sku).allocated += q.quantity
             case ev.OrderUnavailable():
                 self.status = "unavailable"
             case ev.AuthorizationVoided(amount=amount):
@@ -186,7 +189,9 @@ class Order(BaseModel):
                 if any(fo.id == fo_id for fo in self.fulfillment_orders):
                     raise InvariantViolation(f"fulfillment order {fo_id} exists already")
                 self.fulfillment_orders.append(
-                    FulfillmentOrderState(id=fo_id, location_id=loc, lines=lines, promised_date=promised)
+                    FulfillmentOrderState(
+                        id=fo_id, location_id=loc, lines=lines, promised_date=promised, reship=event.reship
+                    )
                 )
                 self._derive_shipping_status()
             case ev.FulfillmentOrderRejected(fulfillment_order_id=fo_id):
@@ -220,7 +225,7 @@ class Order(BaseModel):
                 if fo.status != "released":
                     raise InvariantViolation(f"{fo_id} is {fo.status}, it cannot ship again")
                 fo.status, fo.carrier, fo.tracking_number = "shipped", carrier, tracking
-                for q in fo.lines:
+                for q in fo.lines if not fo.reship else []:
                     self.line(q.sku).shipped += q.quantity
                 self._derive_shipping_status()
             case ev.PaymentCaptured(fulfillment_order_id=fo_id, amount=amount, transaction_id=tx_id):
@@ -235,7 +240,7 @@ class Order(BaseModel):
                 if fo.status != "shipped":
                     raise InvariantViolation(f"{fo_id} is {fo.status}, it cannot be delivered")
                 fo.status = "delivered"
-                for q in fo.lines:
+                for q in fo.lines if not fo.reship else []:
                     self.line(q.sku).delivered += q.quantity
                 self._derive_shipping_status()
             case ev.ItemsCanceled(lines=lines):
@@ -290,7 +295,7 @@ class Order(BaseModel):
             from_allocated = min(q.quantity - from_unallocated, line.allocated - line.shipped)
             line.allocated -= from_allocated
             for fo in self.fulfillment_orders:
-                if from_allocated == 0 or not fo.open:
+                if from_allocated == 0 or not fo.open or fo.reship:
                     continue
                 kept = []
                 for held in fo.lines:
@@ -353,6 +358,22 @@ class Order(BaseModel):
         return self.ship_to or (self.placed.shipping_address if self.placed else None)
 
     # -- service rules -----------------------------------------------------------------------
+    def reship_refusal(self, lines: list[SkuQuantity]) -> str | None:
+        """Lost or damaged units are sent again only for what was delivered and is not returned or resent."""
+        if self.status in ("pending", "on_hold") or (self.is_final and self.status != "completed"):
+            return f"the order is {self.status}: nothing to reship"
+        if self.status == "completed":
+            return "the order's service window has closed"
+        for q in lines:
+            if not any(line.sku == q.sku for line in self.lines):
+                return f"the order has no line for {q.sku}"
+            line = self.line(q.sku)
+            resent = sum(r.quantity for fo in self.fulfillment_orders if fo.reship for r in fo.lines if r.sku == q.sku)
+            left = line.delivered - line.returned - resent
+            if q.quantity > left:
+                return f"{q.sku}: {q.quantity} asked, but only {left} delivered unit(s) can be reshipped"
+        return None
+
     def address_change_refusal(self) -> str | None:
         if self.placed is not None and self.placed.delivery_method == "pickup":
             return "a pickup order is collected at its store and has no delivery address"

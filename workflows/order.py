@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         CARRIER_SIGNAL,
         CHECKOUT_UPDATE,
         ORDER_WORKFLOW,
+        RESHIP_UPDATE,
         RETURN_SIGNAL,
         RETURN_UPDATE,
         REVIEW_UPDATE,
@@ -56,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         CheckoutResult,
         OrderInput,
         OrderOutcome,
+        ReshipRequest,
         ReturnEvent,
         ReturnRequest,
         ReturnResult,
@@ -248,6 +250,28 @@ class OrderWorkflow:
     @change_address.validator
     def _address_change_allowed(self, change: AddressChange) -> None:
         refusal = self._order.address_change_refusal()
+        if refusal is not None:
+            raise ValueError(refusal)
+
+    @workflow.update(name=RESHIP_UPDATE)
+    async def reship(self, request: ReshipRequest) -> ActionResult:
+        """Send lost or damaged units again at no charge, from wherever routing chooses now."""
+        async with self._allocation_lock:
+            allocation = await self._allocate(request.lines)
+            self._place(allocation, reship=True)
+            now = workflow.now()
+            if allocation.unfilled:
+                what = ", ".join(f"{q.quantity} x {q.sku}" for q in allocation.unfilled)
+                workflow.logger.warning("Reship could not be filled in full", extra={"unfilled": what})
+            new = [fo.fulfillment_order_id for fo in allocation.fulfillment_orders]
+            for fo_id in new:
+                workflow.logger.info("Reship released", extra={"fo": fo_id, "reason": request.reason, "at": str(now)})
+        await self._flush()
+        return ActionResult(order_id=self._order.order_id, status=self._order.status, fulfillment_order_ids=new)
+
+    @reship.validator
+    def _reship_allowed(self, request: ReshipRequest) -> None:
+        refusal = self._order.reship_refusal(request.lines)
         if refusal is not None:
             raise ValueError(refusal)
 
@@ -446,10 +470,10 @@ class OrderWorkflow:
         summary = f"route and reserve {sum(q.quantity for q in lines)} unit(s), release to locations"
         return await self._step(act.ALLOCATE_ORDER, request, act.AllocateResult, summary)
 
-    def _place(self, allocation: act.AllocateResult) -> None:
+    def _place(self, allocation: act.AllocateResult, reship: bool = False) -> None:
         now = workflow.now()
         for fo in allocation.fulfillment_orders:
-            self._record(ev.InventoryReserved(at=now, location_id=fo.location_id, lines=fo.lines))
+            self._record(ev.InventoryReserved(at=now, location_id=fo.location_id, lines=fo.lines, reship=reship))
             self._record(
                 ev.FulfillmentOrderCreated(
                     at=now,
@@ -457,6 +481,7 @@ class OrderWorkflow:
                     location_id=fo.location_id,
                     lines=fo.lines,
                     promised_date=fo.promised_date,
+                    reship=reship,
                 )
             )
 
@@ -611,6 +636,15 @@ class OrderWorkflow:
         )
 
     async def _capture(self, fo: FulfillmentOrderState) -> None:
+        if fo.reship:  # sent at no charge: stock leaves, nothing is captured, a zero invoice closes it
+            ship = act.ShipRequest(order_id=self._order.order_id, location_id=fo.location_id)
+            await self._step(act.SHIP_RESHIP, ship, int, f"ship {fo.id} (reship, no charge)")
+            self._record(
+                ev.InvoiceIssued(
+                    at=workflow.now(), invoice_id=f"INV-{fo.id}", fulfillment_order_id=fo.id, amount=Decimal(0)
+                )
+            )
+            return
         amount = self._order.amount_of(fo.lines)
         auth_id = self._order.payment.authorization_id
         assert auth_id is not None, "an accepted order is authorized"
@@ -655,11 +689,15 @@ class OrderWorkflow:
         window = timedelta(seconds=self._input.return_window_seconds)
         self._window_closes = workflow.now() + window
         await self._settle_returns_until(self._window_closes, lambda: False)
-        if any(r.status != "refunded" for r in self._order.returns):
+        if not self._service_settled():
             grace = workflow.now() + window
-            await self._settle_returns_until(
-                grace, lambda: not any(r.status != "refunded" for r in self._order.returns)
-            )
+            await self._settle_returns_until(grace, self._service_settled)
+
+    def _service_settled(self) -> bool:
+        """No return waiting for its refund and no reship still on its way."""
+        return not any(r.status != "refunded" for r in self._order.returns) and not any(
+            fo.open or fo.status == "shipped" for fo in self._order.fulfillment_orders
+        )
 
     async def _settle_returns_until(self, deadline: datetime, done: Callable[[], bool]) -> None:
         while not done():
@@ -668,12 +706,19 @@ class OrderWorkflow:
                 return
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._received_returns()) or bool(self._unprojected) or done(),
+                    lambda: (
+                        bool(self._received_returns())
+                        or bool(self._awaiting_capture())
+                        or bool(self._unprojected)
+                        or done()
+                    ),
                     timeout=left,
                     timeout_summary="return window",
                 )
             except TimeoutError:
                 return
+            for fo in self._awaiting_capture():  # a reship shipped during the window
+                await self._capture(fo)
             for rma_id in self._received_returns():
                 await self._settle_return(rma_id)
             await self._flush()

@@ -141,12 +141,29 @@ class FakePartners:
             self.calls.append(("cancel_fulfillment", fo_id))
             return True
 
+        @activity.defn(name=act.SHIP_RESHIP)
+        async def ship_reship(req: act.ShipRequest) -> int:
+            self.calls.append(("ship_reship", req))
+            return 1
+
         @activity.defn(name=act.HAND_OFF_FULFILLMENT)
         async def hand_off(req: act.HandOffRequest) -> int:
             self.calls.append(("hand_off", req))
             return len(req.fulfillment_orders)
 
-        return [authorize, void, allocate, release, settle, project, refund, restock, cancel_fulfillment, hand_off]
+        return [
+            authorize,
+            void,
+            allocate,
+            release,
+            settle,
+            project,
+            refund,
+            restock,
+            cancel_fulfillment,
+            hand_off,
+            ship_reship,
+        ]
 
     def route(self, req: act.AllocateRequest) -> act.AllocateResult:
         """Nearest-first stand-in for routing: one location if one can fill it, else split in location order."""
