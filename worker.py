@@ -23,6 +23,7 @@ from activities.projection import ProjectionActivities
 from activities.reference import naive_step
 from activities.returns import ReturnActivities
 from activities.shipment import ShipmentActivities
+from domain.routing import RoutingPolicy
 from integrations.payments import SimulatedGateway
 from integrations.warehouse import HttpWarehouseClient
 from starter.logs import configure_logging
@@ -58,7 +59,12 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
 def build_activities(settings: Settings, engine: Engine) -> list[Callable[..., Any]]:
     inventory = InventoryRepository(engine)
     payments = PaymentActivities(SimulatedGateway(engine, latency_ms=settings.gateway_latency_ms))
-    allocation = AllocationActivities(inventory, HttpWarehouseClient(settings.warehouse_target))
+    policy = RoutingPolicy(
+        split_penalty_km=settings.routing_split_penalty_km,
+        same_day_radius_km=settings.routing_same_day_radius_km,
+        max_fulfillment_orders=settings.routing_max_fulfillment_orders,
+    )
+    allocation = AllocationActivities(inventory, HttpWarehouseClient(settings.warehouse_target), policy)
     shipment = ShipmentActivities(inventory, payments)
     projection = ProjectionActivities(OrderProjection(engine))
     returns = ReturnActivities(inventory)

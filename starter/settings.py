@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     pickup_hold: str = "P7D"
     # an order held for fraud review is canceled if no agent decides within this
     review_window: str = "P2D"
+    # the routing policy's weights (domain/routing.py RoutingPolicy)
+    routing_split_penalty_km: float = 200.0
+    routing_same_day_radius_km: float = 50.0
+    routing_max_fulfillment_orders: int = 3
     gateway_latency_ms: int = 30
     # availability below this many units (in total, and per location) shows as low_stock
     low_stock_threshold: int = 5

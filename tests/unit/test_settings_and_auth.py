@@ -1,11 +1,13 @@
-"""Configuration parsing: return windows and tokens."""
+"""Configuration parsing: durations, tokens and the routing policy."""
 
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import create_engine
 
 from starter.api.auth import Principal, parse_tokens
-from starter.settings import DEV_TOKENS, parse_duration
+from starter.settings import DEV_TOKENS, Settings, parse_duration
+from worker import build_activities
 
 
 def test_return_windows_parse_as_iso_8601_durations() -> None:
@@ -37,3 +39,15 @@ def test_development_tokens_are_refused_in_production() -> None:
     with pytest.raises(ValueError, match="dev-x"):
         parse_tokens("dev-x:agent", production=True)
     assert parse_tokens("k7f2:agent", production=True)["k7f2"].role == "agent"
+
+
+def test_the_routing_policy_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given weights set by an operator
+    monkeypatch.setenv("OMS_ROUTING_SAME_DAY_RADIUS_KM", "80")
+    monkeypatch.setenv("OMS_ROUTING_MAX_FULFILLMENT_ORDERS", "2")
+    settings = Settings()
+    # when the worker builds its activities
+    allocation = next(a for a in build_activities(settings, create_engine("sqlite://")) if a.__name__ == "allocate")
+    # then its routing policy carries them
+    policy = allocation.__self__._policy  # type: ignore[attr-defined]
+    assert (policy.same_day_radius_km, policy.max_fulfillment_orders, policy.split_penalty_km) == (80, 2, 200)
