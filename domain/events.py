@@ -63,6 +63,7 @@ class FulfillmentOrderCreated(Event):
     lines: list[SkuQuantity]
     promised_date: date | None = None
     reship: bool = False
+    reason: str | None = None  # why it was sent, for a reship
 
 
 class FulfillmentOrderRejected(Event):
@@ -259,6 +260,8 @@ def describe(event: OrderEvent) -> str:
             return f"Unavailable: {r}"
         case AuthorizationVoided(amount=a):
             return f"Authorization of {a} voided"
+        case FulfillmentOrderCreated(fulfillment_order_id=f, location_id=loc, reship=True, reason=r, actor=who):
+            return f"Reship {f} released to {loc} at no charge by {who}: {r}"
         case FulfillmentOrderCreated(fulfillment_order_id=f, location_id=loc):
             return f"Fulfillment order {f} released to {loc}"
         case ShipmentShipped(fulfillment_order_id=f, carrier=c, tracking_number=t):

@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from domain.models import PlaceOrder
 
-# Above this score an order waits for an agent's review (the review itself is a later step).
+# From this score on an order waits on hold for an agent's review.
 REVIEW_THRESHOLD = 70
 
 # Order totals above these amounts (per currency) are unusual for a consumer order.

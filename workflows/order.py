@@ -258,14 +258,11 @@ class OrderWorkflow:
         """Send lost or damaged units again at no charge, from wherever routing chooses now."""
         async with self._allocation_lock:
             allocation = await self._allocate(request.lines)
-            self._place(allocation, reship=True)
-            now = workflow.now()
-            if allocation.unfilled:
+            self._place(allocation, reship=request)
+            if allocation.unfilled:  # nothing to wait for: an agent may reship again once stock is back
                 what = ", ".join(f"{q.quantity} x {q.sku}" for q in allocation.unfilled)
                 workflow.logger.warning("Reship could not be filled in full", extra={"unfilled": what})
             new = [fo.fulfillment_order_id for fo in allocation.fulfillment_orders]
-            for fo_id in new:
-                workflow.logger.info("Reship released", extra={"fo": fo_id, "reason": request.reason, "at": str(now)})
         await self._flush()
         return ActionResult(order_id=self._order.order_id, status=self._order.status, fulfillment_order_ids=new)
 
@@ -470,18 +467,25 @@ class OrderWorkflow:
         summary = f"route and reserve {sum(q.quantity for q in lines)} unit(s), release to locations"
         return await self._step(act.ALLOCATE_ORDER, request, act.AllocateResult, summary)
 
-    def _place(self, allocation: act.AllocateResult, reship: bool = False) -> None:
+    def _place(self, allocation: act.AllocateResult, reship: ReshipRequest | None = None) -> None:
         now = workflow.now()
+        actor = reship.actor if reship else "system"
         for fo in allocation.fulfillment_orders:
-            self._record(ev.InventoryReserved(at=now, location_id=fo.location_id, lines=fo.lines, reship=reship))
+            self._record(
+                ev.InventoryReserved(
+                    at=now, actor=actor, location_id=fo.location_id, lines=fo.lines, reship=reship is not None
+                )
+            )
             self._record(
                 ev.FulfillmentOrderCreated(
                     at=now,
+                    actor=actor,
                     fulfillment_order_id=fo.fulfillment_order_id,
                     location_id=fo.location_id,
                     lines=fo.lines,
                     promised_date=fo.promised_date,
-                    reship=reship,
+                    reship=reship is not None,
+                    reason=reship.reason if reship else None,
                 )
             )
 

@@ -4,7 +4,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from domain.models import SkuQuantity
-from tests.workflows.conftest import Harness, final_order, ship_and_deliver, start
+from tests.workflows.conftest import Harness, final_order, recorded, ship_and_deliver, start
 from workflows.messages import RESHIP_UPDATE, ActionResult, ReshipRequest
 
 
@@ -29,6 +29,8 @@ async def test_a_lost_unit_is_reshipped_free_within_the_window(harness: Harness)
     assert reshipped.reship and reshipped.status == "delivered" and reshipped.captured == 0
     assert order.line("LEGO-76419").delivered == 1  # the order's own count is unchanged
     assert order.payment.captured == order.total
+    created = [e for e in recorded(harness, "FulfillmentOrderCreated") if e.reship]
+    assert [(e.actor, e.reason) for e in created] == [("agent:A-1", "lost")]
 
 
 async def test_a_reship_beyond_what_was_delivered_is_refused(harness: Harness) -> None:
