@@ -285,31 +285,13 @@ def _add_order_commands(sub: SubParsers) -> None:
     listing.add_argument("--status")
     listing.add_argument("--channel")
 
-    lines_help = "SKU:QTY, repeatable (--line A:1 --line B:2 or --line A:1 B:2)"
     cancel = _api_command(order, "cancel", _order_cancel, "cancel lines, or everything still cancelable")
     cancel.add_argument("order_id")
-    cancel.add_argument(
-        "--line",
-        dest="lines",
-        type=_line,
-        action="extend",
-        nargs="+",
-        metavar="SKU:QTY",
-        help=f"{lines_help}; omit: all",
-    )
+    _add_lines(cancel, required=False)
     cancel.add_argument("--reason", required=True)
     ret = _api_command(order, "return", _order_return, "return delivered units by mail or at a store")
     ret.add_argument("order_id")
-    ret.add_argument(
-        "--line",
-        dest="lines",
-        type=_line,
-        action="extend",
-        nargs="+",
-        metavar="SKU:QTY",
-        required=True,
-        help=lines_help,
-    )
+    _add_lines(ret, required=True)
     ret.add_argument("--reason", required=True)
     ret.add_argument("--method", choices=["mail", "in_store"], default="mail")
     ret.add_argument("--location", help="the store an in_store return is brought to")
@@ -329,17 +311,15 @@ def _add_order_commands(sub: SubParsers) -> None:
     address.add_argument("--reason", required=True)
     reship = _api_command(order, "reship", _order_reship, "send lost or damaged units again at no charge")
     reship.add_argument("order_id")
-    reship.add_argument(
-        "--line",
-        dest="lines",
-        type=_line,
-        action="extend",
-        nargs="+",
-        metavar="SKU:QTY",
-        required=True,
-        help=lines_help,
-    )
+    _add_lines(reship, required=True)
     reship.add_argument("--reason", required=True)
+
+
+def _add_lines(command: argparse.ArgumentParser, required: bool) -> None:
+    help = "SKU:QTY, repeatable (--line A:1 --line B:2 or --line A:1 B:2)" + ("" if required else "; omit: all")
+    command.add_argument(
+        "--line", dest="lines", type=_line, action="extend", nargs="+", metavar="SKU:QTY", required=required, help=help
+    )
 
 
 def _add_inventory_commands(sub: SubParsers) -> None:
