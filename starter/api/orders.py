@@ -144,7 +144,7 @@ async def cancel_order(
     """Cancel lines (or everything still cancelable) before they ship; after shipment, use a return."""
     request = CancelRequest(lines=body.lines, reason=body.reason, actor=who.actor)
     await order_update(svc, who, order_id, CANCEL_UPDATE, request, CancelResult)
-    return _summary_or_404(svc, who, order_id)
+    return summary_or_404(svc, who, order_id)
 
 
 async def order_update(
@@ -152,7 +152,7 @@ async def order_update(
 ) -> T:
     """Run an update on the order's workflow: 404 unless `who` may see the order, 409 with the workflow's
     reason when it refuses."""
-    _summary_or_404(svc, who, order_id)
+    summary_or_404(svc, who, order_id)
     return await _run_update(svc, order_id, name, request, result_type)
 
 
@@ -226,7 +226,7 @@ async def grant_appeasement(
     order_id: str, body: AppeasementBody, svc: Svc, who: Principal = require("agent")
 ) -> AppeasementResult:
     """Refund part of what was captured as a goodwill gesture; the order's lines are untouched."""
-    summary = _summary_or_404(svc, who, order_id)
+    summary = summary_or_404(svc, who, order_id)
     # The currency is known only here, so "500.5 JPY" is an invalid body (422), not a refusal by the order;
     # "500.00" is the same 500 yen and reaches the order in the currency's own form.
     amount = quantize(body.amount, summary.currency)
@@ -242,14 +242,14 @@ async def grant_appeasement(
 )
 def order_payments(order_id: str, svc: Svc, who: Principal = require("agent", "operator")) -> list[PaymentTransaction]:
     """The payment gateway's transactions for the order, oldest first: authorizations, captures, voids, refunds."""
-    _summary_or_404(svc, who, order_id)
+    summary_or_404(svc, who, order_id)
     try:
         return order_transactions(svc.engine, order_id)
     except GatewayUnavailable as err:
         raise HTTPException(503, f"the payment ledger cannot be read now: {err}") from err
 
 
-def _summary_or_404(svc: Services, who: Principal, order_id: str) -> OrderSummary:
+def summary_or_404(svc: Services, who: Principal, order_id: str) -> OrderSummary:
     summary = svc.queries.get(order_id)
     if summary is None or not who.may_see_customer(str(summary.customer.get("id"))):
         raise HTTPException(404, f"no order {order_id}")
@@ -260,7 +260,7 @@ def _summary_or_404(svc: Services, who: Principal, order_id: str) -> OrderSummar
 def get_order(
     order_id: str, svc: Svc, who: Principal = require("storefront", "agent", "operator", "customer")
 ) -> OrderSummary:
-    return _summary_or_404(svc, who, order_id)
+    return summary_or_404(svc, who, order_id)
 
 
 @router.get("")

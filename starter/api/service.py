@@ -1,21 +1,24 @@
-"""Agent actions beyond cancel, return and appeasement: fraud review, address change, reship."""
+"""Agent actions beyond cancel, return and appeasement: fraud review, address change, reship, pickups."""
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from domain.models import Address, SkuQuantity
 from starter.api.auth import Principal, require
-from starter.api.orders import Svc, order_update
+from starter.api.orders import Svc, order_update, summary_or_404
+from starter.api.webhooks import signal_order
 from workflows.messages import (
     ADDRESS_UPDATE,
     RESHIP_UPDATE,
     REVIEW_UPDATE,
+    WAREHOUSE_SIGNAL,
     ActionResult,
     AddressChange,
     ReshipRequest,
     ReviewDecision,
+    WarehouseEvent,
 )
 
 router = APIRouter(prefix="/v1/orders", tags=["service"])
@@ -58,3 +61,17 @@ async def reship(order_id: str, body: ReshipBody, svc: Svc, who: Principal = req
     """Send lost or damaged delivered units again at no charge, from wherever routing chooses."""
     request = ReshipRequest(lines=body.lines, reason=body.reason, actor=who.actor)
     return await order_update(svc, who, order_id, RESHIP_UPDATE, request, ActionResult)
+
+
+@router.post("/{order_id}/fulfillment-orders/{fulfillment_order_id}/picked-up", status_code=202)
+async def record_pickup(
+    order_id: str, fulfillment_order_id: str, svc: Svc, who: Principal = require("agent")
+) -> dict[str, str]:
+    """A store associate hands a pickup order over at the counter: the same news as the store's webhook."""
+    summary = summary_or_404(svc, who, order_id)
+    if not any(fo.id == fulfillment_order_id for fo in summary.fulfillment_orders):
+        raise HTTPException(404, f"order {order_id} has no fulfillment order {fulfillment_order_id}")
+    await signal_order(
+        svc, order_id, WAREHOUSE_SIGNAL, WarehouseEvent(fulfillment_order_id=fulfillment_order_id, event="picked_up")
+    )
+    return {"status": "accepted", "order_id": order_id}

@@ -24,7 +24,7 @@ _FORWARDED_WAREHOUSE_EVENTS = frozenset({"shipped", "rejected", "ready_for_picku
 DEFAULT_REJECT_REASON = "rejected by the location (no reason given)"
 
 
-async def _signal(svc: Svc, order_id: str, name: str, payload: object) -> None:
+async def signal_order(svc: Svc, order_id: str, name: str, payload: object) -> None:
     try:
         await svc.client.get_workflow_handle(workflow_id_for(order_id)).signal(name, payload)
     except RPCError as err:
@@ -44,7 +44,7 @@ async def warehouse(event: WarehouseEvent, svc: Svc, who: Principal = require("p
     if event.event == "rejected" and not (event.reason and event.reason.strip()):
         event = event.model_copy(update={"reason": DEFAULT_REJECT_REASON})
     if event.event in _FORWARDED_WAREHOUSE_EVENTS:
-        await _signal(svc, order_id, WAREHOUSE_SIGNAL, event)
+        await signal_order(svc, order_id, WAREHOUSE_SIGNAL, event)
     # picked and packed are progress the order does not act on; they are acknowledged, not recorded
     return {"status": "accepted", "order_id": order_id}
 
@@ -56,7 +56,7 @@ async def carrier(event: CarrierEvent, svc: Svc, who: Principal = require("partn
         raise HTTPException(404, f"no shipment with tracking number {event.tracking_number}")
     order_id, _ = found
     if event.event == "delivered":
-        await _signal(svc, order_id, CARRIER_SIGNAL, event)
+        await signal_order(svc, order_id, CARRIER_SIGNAL, event)
     return {"status": "accepted", "order_id": order_id}
 
 
@@ -70,5 +70,5 @@ async def returns(event: ReturnEvent, svc: Svc, who: Principal = require("partne
     order_id = order_of_return(event.return_id)
     if order_id is None:
         raise HTTPException(404, f"no return {event.return_id}")
-    await _signal(svc, order_id, RETURN_SIGNAL, event)
+    await signal_order(svc, order_id, RETURN_SIGNAL, event)
     return {"status": "accepted", "order_id": order_id}
