@@ -32,11 +32,14 @@ STOP_SIGNALS = {"worker": signal.SIGINT}
 STOP_TIMEOUT_S = 15
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def free_port(avoid: frozenset[int] = frozenset()) -> int:
+    """A port free now; `avoid` names ports already promised to other parts that are not listening yet."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in avoid:
+            return port
 
 
 def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -66,6 +69,9 @@ class Stack:
         if self.settings.temporal_address:
             return  # an existing server was named: use it
         host, port = "127.0.0.1", str(self.settings.temporal_port)
+        # the server's own HTTP and metrics ports must not take one the API or simulators will bind later
+        s = self.settings
+        promised = frozenset({s.temporal_port, s.ui_port, s.api_port, s.simulator_port})
         args = [
             str(BIN / "temporal"),
             "server",
@@ -85,9 +91,9 @@ class Stack:
             "--ui-port",
             str(self.settings.ui_port),
             "--http-port",
-            str(free_port()),
+            str(free_port(promised)),
             "--metrics-port",
-            str(free_port()),
+            str(free_port(promised)),
             "--log-level",
             "error",
             "--ui-disable-news-fetch",

@@ -349,17 +349,48 @@ class OrderWorkflow:
         fraud = screen(placed)
         self._record(ev.FraudScreened(at=workflow.now(), score=fraud.score, reasons=fraud.reasons))
 
-        if await self._authorize() and await self._allocate_at_checkout(fraud.score if fraud.needs_review else None):
-            await self._decide()
-            if self._order.held:
-                await self._await_review()
-            await self._fulfil()
-            if self._order.status != "canceled":
-                await self._serve_return_window()
-                self._record(ev.OrderCompleted(at=workflow.now()))
+        try:
+            if await self._authorize() and await self._allocate_at_checkout(
+                fraud.score if fraud.needs_review else None
+            ):
+                await self._decide()
+                if self._order.held:
+                    await self._await_review()
+                await self._fulfil()
+                if self._order.status != "canceled":
+                    await self._serve_return_window()
+                    self._record(ev.OrderCompleted(at=workflow.now()))
+        except (ActivityError, ApplicationError) as failure:
+            await self._compensate(failure)
         await self._decide()
         await workflow.wait_condition(workflow.all_handlers_finished)  # a waiting checkout gets its answer
         return OrderOutcome(order_id=placed.order_id, status=self._order.status, events=self._order.version)
+
+    async def _compensate(self, failure: Exception) -> None:
+        """A step failed for good: give back what the order holds, stop what has not shipped and void what
+        is left of the authorization, each once (keyed), logging and going on past a compensation that fails.
+        Money already captured stays captured: it paid for goods that left."""
+        cause = _application_error(failure)
+        self._refusal = f"the order could not go on: {cause.message if cause else failure}"
+        workflow.logger.error("Step failed; compensating", extra={"failure": self._refusal})
+        open_fos = [fo for fo in self._order.fulfillment_orders if fo.open]
+        release = act.ReleaseRequest(order_id=self._order.order_id, key=None)  # a full release is idempotent
+        compensations: list[tuple[str, Any, type[Any], str]] = [
+            (act.RELEASE_INVENTORY, release, int, "compensate: release every hold"),
+            *((act.CANCEL_FULFILLMENT, fo.id, bool, f"compensate: stop {fo.id}") for fo in open_fos),
+        ]
+        for name, arg, result_type, summary in compensations:
+            try:
+                await self._step(name, arg, result_type, summary)
+            except (ActivityError, ApplicationError) as err:
+                workflow.logger.error("Compensation failed; going on", extra={"step": summary, "error": str(err)})
+        if self._order.cancelable_lines():
+            lines = self._order.cancelable_lines()
+            self._record(ev.ItemsCanceled(at=workflow.now(), actor="system", lines=lines, reason=self._refusal))
+        try:
+            await self._void_authorization()
+        except (ActivityError, ApplicationError) as err:
+            workflow.logger.error("Voiding failed; the authorization lapses at the gateway", extra={"error": str(err)})
 
     async def _authorize(self) -> bool:
         placed = self._input.order

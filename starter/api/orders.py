@@ -48,7 +48,7 @@ T = TypeVar("T")
 log = structlog.get_logger()
 
 # How a checkout answer reaches the storefront: accepted orders 201, refusals their own codes.
-REFUSALS = {"payment_declined": 402, "unavailable": 409}
+REFUSALS = {"payment_declined": 402, "unavailable": 409, "canceled": 409}
 
 
 def services(request: Request) -> Services:

@@ -53,6 +53,7 @@ class FakePartners:
     """Records every call the workflow makes and answers like the real partners would."""
 
     decline: bool = False
+    fail_step: str | None = None  # this step fails for good (a non-retryable error), to test compensation
     in_stock: bool = True
     flaky_authorizations: int = 0
     # available units per location and sku, nearest location first
@@ -88,6 +89,7 @@ class FakePartners:
         @activity.defn(name=act.AUTHORIZE_PAYMENT)
         async def authorize(req: act.AuthorizeRequest) -> act.PaymentResult:
             self.calls.append(("authorize", req))
+            self._fail_if("authorize")
             if self.flaky_authorizations > 0:
                 self.flaky_authorizations -= 1
                 raise RuntimeError("gateway unavailable")
@@ -107,6 +109,7 @@ class FakePartners:
         @activity.defn(name=act.ALLOCATE_ORDER)
         async def allocate(req: act.AllocateRequest) -> act.AllocateResult:
             self.calls.append(("allocate", req))
+            self._fail_if("allocate")
             await self._answer_when_released("allocate")
             return self.route(req)
 
@@ -118,6 +121,7 @@ class FakePartners:
         @activity.defn(name=act.SETTLE_SHIPMENT)
         async def settle(req: act.SettleRequest) -> act.PaymentResult:
             self.calls.append(("settle", req))
+            self._fail_if("settle")
             await self._answer_when_released("settle")
             self.captured += req.capture.amount
             return act.PaymentResult(transaction_id=f"cap_{len(self.calls)}", amount=req.capture.amount)
@@ -164,6 +168,10 @@ class FakePartners:
             hand_off,
             ship_reship,
         ]
+
+    def _fail_if(self, step: str) -> None:
+        if self.fail_step == step:
+            raise ApplicationError(f"{step} refused for good", type="StepFailed", non_retryable=True)
 
     def route(self, req: act.AllocateRequest) -> act.AllocateResult:
         """Nearest-first stand-in for routing: one location if one can fill it, else split in location order."""
