@@ -48,8 +48,9 @@ CARRIER = "yamato"
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
 RETRY_ATTEMPTS = 20
-# Answers meaning "not yet": the OMS has not projected the fulfillment order or shipment, or is restarting.
-_RETRY_STATUSES = frozenset({404, 409, 425, 429})
+# Answers meaning "not yet": the OMS has not projected the fulfillment order or shipment, or is busy.
+# 409 is not one: the OMS answers it for an order that has closed, which no retry will reopen.
+_RETRY_STATUSES = frozenset({404, 425, 429})
 _SHIP_FLOW: tuple[Stage, ...] = ("picked", "packed", "shipped", "in_transit", "out_for_delivery", "delivered")
 _PICKUP_FLOW: tuple[Stage, ...] = ("picked", "packed", "ready_for_pickup", "picked_up")
 _REJECT_FLOW: tuple[Stage, ...] = ("rejected",)

@@ -173,6 +173,18 @@ async def test_a_refused_webhook_stops_the_sequence() -> None:
     assert record["error"].startswith("packed: 422")
 
 
+async def test_an_order_that_closed_is_not_retried() -> None:
+    # given an OMS whose order has closed before the carrier's news arrives (409: no longer accepts events)
+    oms, fo_id = FakeOms(answers={"in_transit": [409]}), new_fo_id()
+    async with simulator(oms) as client:
+        await release(client, fo_id)
+        record = await reaches(client, fo_id, "failed")
+
+    # then the simulator gives up at once rather than knocking on a closed order
+    assert [status for _, body, status in oms.calls if body["event"] == "in_transit"] == [409]
+    assert record["error"].startswith("in_transit: 409")
+
+
 async def test_the_same_fulfillment_order_twice_runs_once() -> None:
     oms, fo_id = FakeOms(), new_fo_id()
     async with simulator(oms) as client:
