@@ -195,13 +195,7 @@ class Order(BaseModel):
                 )
                 self._derive_shipping_status()
             case ev.FulfillmentOrderRejected(fulfillment_order_id=fo_id):
-                fo = self.fulfillment_order(fo_id)
-                if fo.status != "released":
-                    raise InvariantViolation(f"{fo_id} is {fo.status}; only a released one can be rejected")
-                fo.status = "rejected"
-                for q in fo.lines:
-                    self.line(q.sku).allocated -= q.quantity
-                self._derive_shipping_status()
+                self._take_back(fo_id, "rejected")
             case ev.LinesBackordered(until=until):
                 self.backordered_until = until
                 self._derive_shipping_status()
@@ -266,13 +260,7 @@ class Order(BaseModel):
                     raise InvariantViolation(refusal)
                 self.ship_to = address
             case ev.FulfillmentOrderWithdrawn(fulfillment_order_id=fo_id):
-                fo = self.fulfillment_order(fo_id)
-                if fo.status != "released":
-                    raise InvariantViolation(f"{fo_id} is {fo.status}; only a released one can be withdrawn")
-                fo.status = "withdrawn"
-                for q in fo.lines:
-                    self.line(q.sku).allocated -= q.quantity
-                self._derive_shipping_status()
+                self._take_back(fo_id, "withdrawn")
             case ev.OrderHeld():
                 if not self.fulfillment_orders:
                     raise InvariantViolation("only an allocated order can be held for review")
@@ -284,6 +272,16 @@ class Order(BaseModel):
                 self.held = False
                 if approved:
                     self._derive_shipping_status()
+
+    def _take_back(self, fo_id: str, status: Literal["rejected", "withdrawn"]) -> None:
+        """A released fulfillment order comes back from its location: its units are unallocated again."""
+        fo = self.fulfillment_order(fo_id)
+        if fo.status != "released":
+            raise InvariantViolation(f"{fo_id} is {fo.status}; only a released one can be {status}")
+        fo.status = status
+        for q in fo.lines:
+            self.line(q.sku).allocated -= q.quantity
+        self._derive_shipping_status()
 
     def _cancel(self, lines: list[SkuQuantity]) -> None:
         for q in lines:

@@ -203,11 +203,7 @@ class OrderWorkflow:
             ev.ReviewDecided(at=workflow.now(), actor=decision.actor, approved=decision.approve, reason=decision.reason)
         )
         await workflow.wait_condition(lambda: self._review_done)
-        return ActionResult(
-            order_id=self._order.order_id,
-            status=self._order.status,
-            fulfillment_order_ids=[fo.id for fo in self._order.fulfillment_orders if fo.open],
-        )
+        return self._action_result()
 
     @review.validator
     def _review_allowed(self, decision: ReviewDecision) -> None:
@@ -231,21 +227,11 @@ class OrderWorkflow:
                         at=workflow.now(), actor=change.actor, fulfillment_order_id=fo.id, reason="address changed"
                     )
                 )
-                release = act.ReleaseRequest(
-                    order_id=self._order.order_id,
-                    lines=fo.lines,
-                    location_id=fo.location_id,
-                    key=self._key("withdrawn", fo.id),
-                )
-                await self._step(act.RELEASE_INVENTORY, release, int, f"release {fo.id} at {fo.location_id}")
+                await self._release_fulfillment_order(fo, "withdrawn", f"release {fo.id} at {fo.location_id}")
             self._reroute_requested = bool(self._order.unallocated_lines())
         await workflow.wait_condition(lambda: not self._reroute_requested)
         await self._flush()
-        return ActionResult(
-            order_id=self._order.order_id,
-            status=self._order.status,
-            fulfillment_order_ids=[fo.id for fo in self._order.fulfillment_orders if fo.open],
-        )
+        return self._action_result()
 
     @change_address.validator
     def _address_change_allowed(self, change: AddressChange) -> None:
@@ -455,11 +441,7 @@ class OrderWorkflow:
             pass  # canceled while on hold: the cancel released and voided everything
         elif self._approved:
             placed = self._input.order
-            open_fos = [
-                act.AllocatedFulfillmentOrder(fulfillment_order_id=fo.id, location_id=fo.location_id, lines=fo.lines)
-                for fo in self._order.fulfillment_orders
-                if fo.open
-            ]
+            open_fos = self._open_fulfillment_orders()
             hand_off = act.HandOffRequest(
                 order_id=placed.order_id,
                 ship_to=placed.shipping_address.model_dump(mode="json"),
@@ -488,11 +470,7 @@ class OrderWorkflow:
             delivery_method=placed.delivery_method,
             first_number=len(fos) + 1,
             excluded=sorted({fo.location_id for fo in fos if fo.status == "rejected"}),
-            held=[
-                act.AllocatedFulfillmentOrder(fulfillment_order_id=fo.id, location_id=fo.location_id, lines=fo.lines)
-                for fo in fos
-                if fo.open
-            ],
+            held=self._open_fulfillment_orders(),
             hold_until=hold_until,
         )
         summary = f"route and reserve {sum(q.quantity for q in lines)} unit(s), release to locations"
@@ -628,13 +606,7 @@ class OrderWorkflow:
         for fo in self._unreleased_rejections():
             self._released_rejections.add(fo.id)
             rerouting = True
-            release = act.ReleaseRequest(
-                order_id=self._order.order_id,
-                lines=fo.lines,
-                location_id=fo.location_id,
-                key=self._key("rejected", fo.id),
-            )
-            await self._step(act.RELEASE_INVENTORY, release, int, f"release {fo.id}, rejected at {fo.location_id}")
+            await self._release_fulfillment_order(fo, "rejected", f"release {fo.id}, rejected at {fo.location_id}")
         now = workflow.now()
         for fo in self._expired_pickups(now):
             await self._cancel_by_system(
@@ -840,6 +812,28 @@ class OrderWorkflow:
                 fulfillment_order_id=fo_id,
                 tracking_number=fo.tracking_number,
             )
+        )
+
+    def _open_fulfillment_orders(self) -> list[act.AllocatedFulfillmentOrder]:
+        """What the order's locations hold for it now, as routing and hand-off take it."""
+        return [
+            act.AllocatedFulfillmentOrder(fulfillment_order_id=fo.id, location_id=fo.location_id, lines=fo.lines)
+            for fo in self._order.fulfillment_orders
+            if fo.open
+        ]
+
+    async def _release_fulfillment_order(self, fo: FulfillmentOrderState, step: str, summary: str) -> None:
+        """Give back all a fulfillment order reserved at its location, once (keyed by step and order)."""
+        release = act.ReleaseRequest(
+            order_id=self._order.order_id, lines=fo.lines, location_id=fo.location_id, key=self._key(step, fo.id)
+        )
+        await self._step(act.RELEASE_INVENTORY, release, int, summary)
+
+    def _action_result(self) -> ActionResult:
+        return ActionResult(
+            order_id=self._order.order_id,
+            status=self._order.status,
+            fulfillment_order_ids=[fo.id for fo in self._order.fulfillment_orders if fo.open],
         )
 
     def _find_fulfillment_order(self, fo_id: str) -> FulfillmentOrderState | None:

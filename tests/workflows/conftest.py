@@ -247,6 +247,18 @@ async def harness(env: WorkflowEnvironment) -> AsyncIterator[Harness]:
 Handle = WorkflowHandle[OrderWorkflow, OrderOutcome]
 
 
+LEGO, TEA = "LEGO-76419", "TEA-MATCHA-100"
+LEGO_PRICE, TEA_PRICE = Decimal(24980), Decimal(2400)
+DAY = timedelta(days=1).total_seconds()
+
+
+def lines(lego: int, tea: int = 0) -> list[dict[str, object]]:
+    wanted = [{"sku": LEGO, "quantity": lego, "unit_price": str(LEGO_PRICE)}]
+    if tea:
+        wanted.append({"sku": TEA, "quantity": tea, "unit_price": str(TEA_PRICE)})
+    return wanted
+
+
 async def start_only(
     h: Harness,
     *,

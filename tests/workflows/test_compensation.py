@@ -9,7 +9,7 @@ time (or is a full release, which changes nothing the second time), and the part
 from decimal import Decimal
 
 from activities import contracts as act
-from tests.workflows.conftest import Harness, final_order, ship, start
+from tests.workflows.conftest import Harness, final_order, lines, ship, start
 
 
 async def test_a_failed_authorization_leaves_nothing_to_undo_and_the_checkout_hears_why(harness: Harness) -> None:
@@ -42,11 +42,7 @@ async def test_a_failed_allocation_voids_the_authorization_once(harness: Harness
 async def test_a_failed_settlement_stops_the_rest_and_voids_what_was_not_captured(harness: Harness) -> None:
     # given an order in two fulfillment orders whose first settlement fails for good
     harness.partners.stock = {"DC-TOKYO": {"LEGO-76419": 1}, "DC-OSAKA": {"TEA-MATCHA-100": 1}}
-    lines = [
-        {"sku": "LEGO-76419", "quantity": 1, "unit_price": "24980"},
-        {"sku": "TEA-MATCHA-100", "quantity": 1, "unit_price": "2400"},
-    ]
-    handle, answer = await start(harness, lines=lines)
+    handle, answer = await start(harness, lines=lines(lego=1, tea=1))
     assert len(answer.fulfillment_order_ids) == 2
     harness.partners.fail_step = "settle"
     # when the first one ships

@@ -6,14 +6,19 @@ calls time stands still, so a test sends partner events in the order it wants an
 
 import asyncio
 from datetime import timedelta
-from decimal import Decimal
 
 from activities import contracts as act
 from domain.models import SkuQuantity
 from tests.workflows.conftest import (
+    DAY,
+    LEGO,
+    LEGO_PRICE,
+    TEA,
+    TEA_PRICE,
     Harness,
     deliver,
     final_order,
+    lines,
     recorded,
     recorded_types,
     save_history,
@@ -25,17 +30,6 @@ from tests.workflows.conftest import (
     warehouse,
 )
 from workflows.messages import STOCK_RECEIVED_SIGNAL, StockReceived
-
-LEGO, TEA = "LEGO-76419", "TEA-MATCHA-100"
-LEGO_PRICE, TEA_PRICE = Decimal(24980), Decimal(2400)
-DAY = timedelta(days=1).total_seconds()
-
-
-def lines(lego: int, tea: int = 0) -> list[dict[str, object]]:
-    wanted = [{"sku": LEGO, "quantity": lego, "unit_price": str(LEGO_PRICE)}]
-    if tea:
-        wanted.append({"sku": TEA, "quantity": tea, "unit_price": str(TEA_PRICE)})
-    return wanted
 
 
 def statuses(h: Harness) -> list[str]:

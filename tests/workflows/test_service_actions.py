@@ -11,9 +11,15 @@ from activities import contracts as act
 from domain import events as ev
 from domain.models import SkuQuantity
 from tests.workflows.conftest import (
+    DAY,
+    LEGO,
+    LEGO_PRICE,
+    TEA,
+    TEA_PRICE,
     Handle,
     Harness,
     final_order,
+    lines,
     recorded,
     recorded_types,
     save_history,
@@ -41,17 +47,6 @@ from workflows.messages import (
     StockReceived,
 )
 from workflows.order import OrderWorkflow
-
-LEGO, TEA = "LEGO-76419", "TEA-MATCHA-100"
-LEGO_PRICE, TEA_PRICE = Decimal(24980), Decimal(2400)
-DAY = timedelta(days=1).total_seconds()
-
-
-def lines(lego: int, tea: int = 0) -> list[dict[str, object]]:
-    wanted = [{"sku": LEGO, "quantity": lego, "unit_price": str(LEGO_PRICE)}]
-    if tea:
-        wanted.append({"sku": TEA, "quantity": tea, "unit_price": str(TEA_PRICE)})
-    return wanted
 
 
 def units(**by_sku: int) -> list[SkuQuantity]:
