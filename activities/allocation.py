@@ -68,27 +68,29 @@ class AllocationActivities:
     def _earlier_attempt(
         self, request: AllocateRequest
     ) -> tuple[list[AllocatedFulfillmentOrder], list[SkuQuantity]] | None:
-        """What a previous attempt of this step reserved: held reservations not owned by open fulfillment orders."""
-        held: Counter[tuple[str, str]] = Counter()
-        for location_id, sku, quantity, status in self._inventory.reservations_of(request.order_id):
-            if status == "reserved":
-                held[(location_id, sku)] += quantity
-        for fo in request.held:
-            for q in fo.lines:
-                held[(fo.location_id, q.sku)] -= q.quantity
-        wanted = {q.sku for q in request.lines}
-        leftover: dict[str, list[SkuQuantity]] = {}
-        for (location_id, sku), quantity in sorted(held.items()):
-            if quantity > 0 and sku in wanted:
-                leftover.setdefault(location_id, []).append(SkuQuantity(sku=sku, quantity=quantity))
-        if not leftover:
+        """What an earlier attempt of this step reserved: holds of fulfillment orders numbered from its first."""
+        held: dict[str, tuple[str, list[SkuQuantity]]] = {}
+        for r in self._inventory.reservations_by_fulfillment_order(request.order_id):
+            if (
+                r.status == "reserved"
+                and r.fulfillment_order_id
+                and _number(r.fulfillment_order_id) >= request.first_number
+            ):
+                held.setdefault(r.fulfillment_order_id, (r.location_id, []))[1].append(
+                    SkuQuantity(sku=r.sku, quantity=r.quantity)
+                )
+        if not held:
             return None
         infos = {loc.id: loc for loc in self._inventory.locations()}
+        now = datetime.now(UTC)
         fos = [
-            self._fulfillment_order(request, n, location_id, lines, infos.get(location_id), datetime.now(UTC))
-            for n, (location_id, lines) in enumerate(sorted(leftover.items()), start=request.first_number)
+            self._fulfillment_order(request, fo_id, location_id, lines, infos.get(location_id), now)
+            for fo_id, (location_id, lines) in sorted(held.items(), key=lambda item: _number(item[0]))
         ]
-        got = Counter({q.sku: q.quantity for fo in fos for q in fo.lines})
+        got = Counter[str]()
+        for fo in fos:
+            for q in fo.lines:
+                got[q.sku] += q.quantity
         return fos, _missing(request.lines, got)
 
     def _reserve(
@@ -115,30 +117,35 @@ class AllocationActivities:
                 channel=request.channel,
                 policy=self._policy,
             )
-            reserved: list[tuple[str, list[SkuQuantity]]] = []
-            for planned in plan.fulfillments:
+            reserved: list[tuple[str, str, list[SkuQuantity]]] = []
+            for n, planned in enumerate(plan.fulfillments, start=request.first_number):
+                fo_id = fulfillment_order_id(request.order_id, n)
                 if not self._inventory.reserve(
-                    request.order_id, planned.location_id, planned.lines, expires_at=request.hold_until
+                    request.order_id,
+                    planned.location_id,
+                    planned.lines,
+                    expires_at=request.hold_until,
+                    fulfillment_order_id=fo_id,
                 ):
                     break
-                reserved.append((planned.location_id, planned.lines))
+                reserved.append((fo_id, planned.location_id, planned.lines))
             else:
                 fos = [
-                    self._fulfillment_order(request, n, location_id, lines, infos[location_id], now)
-                    for n, (location_id, lines) in enumerate(reserved, start=request.first_number)
+                    self._fulfillment_order(request, fo_id, location_id, lines, infos[location_id], now)
+                    for fo_id, location_id, lines in reserved
                 ]
                 if fos:
                     log.info("inventory reserved", locations=[fo.location_id for fo in fos])
                 return fos, plan.unfilled
-            for location_id, lines in reserved:  # lost a race part-way: give back this attempt's holds
-                self._inventory.release(request.order_id, lines, location_id=location_id)
+            for fo_id, _, _ in reserved:  # lost a race part-way: give back this attempt's holds
+                self._inventory.release(request.order_id, fulfillment_order_id=fo_id)
             log.info("reservation lost a race; rerouting on fresh stock")
         return [], list(request.lines)
 
     def _fulfillment_order(
         self,
         request: AllocateRequest,
-        n: int,
+        fo_id: str,
         location_id: str,
         lines: list[SkuQuantity],
         info: LocationInfo | None,
@@ -149,7 +156,7 @@ class AllocationActivities:
             late = cutoff_passed(_candidate({"location_id": location_id, "available": {}}, info), now)
             promised = promise_date(request.delivery_method, now + NETWORK_UTC_OFFSET, late)
         return AllocatedFulfillmentOrder(
-            fulfillment_order_id=fulfillment_order_id(request.order_id, n),
+            fulfillment_order_id=fo_id,
             location_id=location_id,
             lines=lines,
             promised_date=promised,
@@ -175,7 +182,11 @@ class AllocationActivities:
     @activity.defn(name=RELEASE_INVENTORY)
     def release(self, request: ReleaseRequest) -> int:
         return self._inventory.release(
-            request.order_id, request.lines, key=request.key, location_id=request.location_id
+            request.order_id,
+            request.lines,
+            key=request.key,
+            location_id=request.location_id,
+            fulfillment_order_id=request.fulfillment_order_id,
         )
 
     @activity.defn(name=CANCEL_FULFILLMENT)
@@ -207,6 +218,10 @@ def _local_midnight(now: datetime) -> datetime:
     """Start of the network's local day: daily capacity resets then."""
     local = now.astimezone(timezone(NETWORK_UTC_OFFSET))
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _number(fo_id: str) -> int:
+    return int(fo_id.rpartition("-F")[2])
 
 
 def _missing(lines: list[SkuQuantity], got: Counter[str]) -> list[SkuQuantity]:

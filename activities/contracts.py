@@ -60,9 +60,9 @@ class AllocatedFulfillmentOrder(BaseModel):
 class AllocateRequest(BaseModel):
     """Route these lines, reserve them and hand each fulfillment order to its location.
 
-    `held` are the order's open fulfillment orders: their reservations are not this step's, so a retry
-    can tell what an earlier attempt of the same step reserved. New fulfillment orders are numbered
-    from `first_number`; `excluded` locations rejected this order before.
+    New fulfillment orders are numbered from `first_number`, and their reservations carry that id, so a
+    retry finds what an earlier attempt of the same step reserved; `excluded` locations rejected this
+    order before.
     """
 
     order_id: str
@@ -75,7 +75,6 @@ class AllocateRequest(BaseModel):
     delivery_method: DeliveryMethod
     first_number: int = 1
     excluded: list[str] = []
-    held: list[AllocatedFulfillmentOrder] = []
     # an order on hold (fraud review) reserves until then and is not handed to any location yet
     hold_until: datetime | None = None
 
@@ -101,6 +100,7 @@ class ReleaseRequest(BaseModel):
     lines: list[SkuQuantity] | None = None
     location_id: str | None = None
     key: str | None = None
+    fulfillment_order_id: str | None = None  # only what this fulfillment order holds
 
 
 class RefundRequest(BaseModel):
@@ -122,6 +122,7 @@ class SettleRequest(BaseModel):
     order_id: str
     location_id: str
     capture: CaptureRequest
+    fulfillment_order_id: str | None = None
 
 
 class ShipRequest(BaseModel):
@@ -129,6 +130,7 @@ class ShipRequest(BaseModel):
 
     order_id: str
     location_id: str
+    fulfillment_order_id: str | None = None
 
 
 def fulfillment_order_id(order_id: str, n: int) -> str:

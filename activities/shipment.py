@@ -14,9 +14,11 @@ class ShipmentActivities:
 
     @activity.defn(name=SETTLE_SHIPMENT)
     def settle(self, request: SettleRequest) -> PaymentResult:
-        self._inventory.ship(request.order_id, request.location_id)
+        self._inventory.ship(request.order_id, request.location_id, fulfillment_order_id=request.fulfillment_order_id)
         return self._payments.capture(request.capture)
 
     @activity.defn(name=SHIP_RESHIP)
     def ship_reship(self, request: ShipRequest) -> int:
-        return self._inventory.ship(request.order_id, request.location_id)
+        return self._inventory.ship(
+            request.order_id, request.location_id, fulfillment_order_id=request.fulfillment_order_id
+        )

@@ -14,7 +14,7 @@ below reserved or below zero.
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, and_, func, or_, select, update
@@ -22,6 +22,7 @@ from sqlalchemy import insert as core_insert
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ColumnElement
 
 from domain.allocation import LocationStock, distance_km
 from domain.models import SkuQuantity
@@ -106,6 +107,14 @@ class Movement:
     reference: str | None
     movement_key: str | None
     created_at: datetime
+
+
+class Reservation(NamedTuple):
+    fulfillment_order_id: str  # '' for a hold taken before fulfillment orders were numbered
+    location_id: str
+    sku: str
+    quantity: int
+    status: str
 
 
 class LocationInfo(BaseModel):
@@ -355,13 +364,17 @@ class InventoryRepository:
 
     def reservations_of(self, order_id: str) -> list[tuple[str, str, int, str]]:
         """(location_id, sku, quantity, status) of every reservation the order holds or held."""
+        return [(r.location_id, r.sku, r.quantity, r.status) for r in self.reservations_by_fulfillment_order(order_id)]
+
+    def reservations_by_fulfillment_order(self, order_id: str) -> list[Reservation]:
+        r = reservations.c
         with self._engine.connect() as conn:
             rows = conn.execute(
-                select(reservations.c.location_id, reservations.c.sku, reservations.c.quantity, reservations.c.status)
-                .where(reservations.c.order_id == order_id)
-                .order_by(reservations.c.location_id, reservations.c.sku)
+                select(r.fulfillment_order_id, r.location_id, r.sku, r.quantity, r.status)
+                .where(r.order_id == order_id)
+                .order_by(r.location_id, r.sku, r.fulfillment_order_id)
             ).all()
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
+        return [Reservation(*row) for row in rows]
 
     def level(self, location_id: str, sku: str) -> Level:
         with self._engine.connect() as conn:
@@ -483,32 +496,49 @@ class InventoryRepository:
 
     # -- reservations -----------------------------------------------------------------------------
     def reserve(
-        self, order_id: str, location_id: str, lines: list[SkuQuantity], *, expires_at: datetime | None = None
+        self,
+        order_id: str,
+        location_id: str,
+        lines: list[SkuQuantity],
+        *,
+        expires_at: datetime | None = None,
+        fulfillment_order_id: str = "",
     ) -> bool:
-        """Reserve every line at one location, or nothing. Lines are locked in SKU order to avoid deadlocks.
+        """Reserve every line at one location for one fulfillment order, or nothing. Lines are locked in
+        SKU order to avoid deadlocks.
 
-        Safe to repeat: a line the order still holds is left as it is. A line released or expired earlier
-        is taken again (a re-allocation). With `expires_at` the hold lapses at that time unless confirmed
-        (see `confirm`, `expire_reservations`).
+        Safe to repeat: a line the fulfillment order still holds is left as it is. A line released or
+        expired earlier is taken again (a re-allocation). With `expires_at` the hold lapses at that time
+        unless confirmed (see `confirm`, `expire_reservations`).
         """
         with self._engine.begin() as conn:
             for line in sorted(lines, key=lambda q: q.sku):
-                if not self._reserve_line(conn, order_id, location_id, line, expires_at):
+                if not self._reserve_line(conn, order_id, fulfillment_order_id, location_id, line, expires_at):
                     conn.rollback()
                     return False
         return True
 
     @staticmethod
     def _reserve_line(
-        conn: Connection, order_id: str, location_id: str, line: SkuQuantity, expires_at: datetime | None
+        conn: Connection,
+        order_id: str,
+        fulfillment_order_id: str,
+        location_id: str,
+        line: SkuQuantity,
+        expires_at: datetime | None,
     ) -> bool:
         r = reservations.c
         inserted = conn.execute(
             insert(reservations)
             .values(
-                order_id=order_id, sku=line.sku, location_id=location_id, quantity=line.quantity, expires_at=expires_at
+                order_id=order_id,
+                fulfillment_order_id=fulfillment_order_id,
+                sku=line.sku,
+                location_id=location_id,
+                quantity=line.quantity,
+                expires_at=expires_at,
             )
-            .on_conflict_do_nothing(constraint="order_sku_location")
+            .on_conflict_do_nothing(constraint="order_fulfillment_order_sku_location")
             .returning(r.id)
         ).first()
         if inserted is None:
@@ -517,6 +547,7 @@ class InventoryRepository:
                 .where(
                     and_(
                         r.order_id == order_id,
+                        r.fulfillment_order_id == fulfillment_order_id,
                         r.sku == line.sku,
                         r.location_id == location_id,
                         r.status.in_(("released", "expired")),
@@ -560,26 +591,32 @@ class InventoryRepository:
         *,
         key: str | None = None,
         location_id: str | None = None,
+        fulfillment_order_id: str | None = None,
     ) -> int:
         """Release what the order still holds, all of it or only these quantities; returns the units released.
 
         Partial releases shrink the held reservations (in location order) and leave the rest reserved.
         A full release is safe to repeat. A partial release is not, unless keyed: with a `key` used
         before, the call releases nothing and returns 0. `location_id` limits it to one location's
-        reservations (a fulfillment order rejected there).
+        reservations, `fulfillment_order_id` to one fulfillment order's (one rejected or canceled).
         """
+        scope = reservations.c.order_id == order_id
+        if location_id is not None:
+            scope = and_(scope, reservations.c.location_id == location_id)
+        if fulfillment_order_id is not None:
+            scope = and_(scope, reservations.c.fulfillment_order_id == fulfillment_order_id)
         try:
-            return self._release(order_id, lines, key, location_id)
+            return self._release(order_id, lines, key, scope)
         except IntegrityError as err:
             if key is not None and _is_key_conflict(err):
                 return 0  # a concurrent call with the same key released first
             raise
 
-    def _release(self, order_id: str, lines: list[SkuQuantity] | None, key: str | None, location_id: str | None) -> int:
+    def _release(
+        self, order_id: str, lines: list[SkuQuantity] | None, key: str | None, scope: ColumnElement[bool]
+    ) -> int:
         keys = _keys(key)
-        held_by_order = and_(reservations.c.order_id == order_id, reservations.c.status == "reserved")
-        if location_id is not None:
-            held_by_order = and_(held_by_order, reservations.c.location_id == location_id)
+        held_by_order = and_(scope, reservations.c.status == "reserved")
         with self._engine.begin() as conn:
             held = conn.execute(
                 select(reservations.c.id, reservations.c.location_id, reservations.c.sku, reservations.c.quantity)
@@ -634,22 +671,28 @@ class InventoryRepository:
             .values(reserved=lv.reserved + delta, on_hand=lv.on_hand + on_hand_delta, updated_at=func.now())
         )
 
-    def ship(self, order_id: str, location_id: str, *, reference: str | None = None) -> int:
-        """Turn the order's reservations at a location into shipped units leaving stock. Safe to repeat.
+    def ship(
+        self,
+        order_id: str,
+        location_id: str,
+        *,
+        fulfillment_order_id: str | None = None,
+        reference: str | None = None,
+    ) -> int:
+        """Turn the order's reservations at a location (only one fulfillment order's, if named) into shipped
+        units leaving stock. Safe to repeat.
 
-        `reference` (e.g. the fulfillment order id) names the shipment in the ledger; the order id otherwise.
+        `reference` names the shipment in the ledger; the fulfillment order id or the order id otherwise.
         """
+        r = reservations.c
+        held_here = and_(r.order_id == order_id, r.location_id == location_id, r.status == "reserved")
+        if fulfillment_order_id is not None:
+            held_here = and_(held_here, r.fulfillment_order_id == fulfillment_order_id)
         shipped = 0
         with self._engine.begin() as conn:
             held = conn.execute(
                 update(reservations)
-                .where(
-                    and_(
-                        reservations.c.order_id == order_id,
-                        reservations.c.location_id == location_id,
-                        reservations.c.status == "reserved",
-                    )
-                )
+                .where(held_here)
                 .values(status="shipped", expires_at=None, updated_at=func.now())
                 .returning(reservations.c.sku, reservations.c.quantity)
             ).all()
@@ -663,7 +706,7 @@ class InventoryRepository:
                     on_hand_delta=-quantity,
                     reserved_delta=-quantity,
                     reason=f"shipped for order {order_id}",
-                    reference=reference or order_id,
+                    reference=reference or fulfillment_order_id or order_id,
                 )
                 shipped += quantity
         return shipped

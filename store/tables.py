@@ -91,7 +91,11 @@ reservations = Table(
     _now(),
     # a hold that lapses unless confirmed (held orders); NULL holds until released or shipped
     Column("expires_at", DateTime(timezone=True)),
-    UniqueConstraint("order_id", "sku", "location_id", name="order_sku_location"),
+    # a reship or exchange may take the same sku at the same location again: one row per fulfillment order
+    Column("fulfillment_order_id", String(80), nullable=False, server_default=""),
+    UniqueConstraint(
+        "order_id", "fulfillment_order_id", "sku", "location_id", name="order_fulfillment_order_sku_location"
+    ),
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("status in ('reserved','released','shipped','expired')", name="status"),
 )
@@ -236,7 +240,7 @@ returns = Table(
     Column("refund_amount", MONEY, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     _now(),
-    CheckConstraint("status in ('requested','received','refunded')", name="status"),
+    CheckConstraint("status in ('requested','received','refunded','refund_failed')", name="status"),
 )
 
 PAYMENT_KINDS = ("authorize", "capture", "void", "refund", "appeasement")

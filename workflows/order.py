@@ -470,7 +470,6 @@ class OrderWorkflow:
             delivery_method=placed.delivery_method,
             first_number=len(fos) + 1,
             excluded=sorted({fo.location_id for fo in fos if fo.status == "rejected"}),
-            held=self._open_fulfillment_orders(),
             hold_until=hold_until,
         )
         summary = f"route and reserve {sum(q.quantity for q in lines)} unit(s), release to locations"
@@ -526,7 +525,11 @@ class OrderWorkflow:
             if not freed:
                 continue
             release = act.ReleaseRequest(
-                order_id=self._order.order_id, lines=freed, location_id=location_id, key=self._key(step, fo_id)
+                order_id=self._order.order_id,
+                lines=freed,
+                location_id=location_id,
+                key=self._key(step, fo_id),
+                fulfillment_order_id=fo_id,
             )
             await self._step(
                 act.RELEASE_INVENTORY,
@@ -644,7 +647,9 @@ class OrderWorkflow:
 
     async def _capture(self, fo: FulfillmentOrderState) -> None:
         if fo.reship:  # sent at no charge: stock leaves, nothing is captured, a zero invoice closes it
-            ship = act.ShipRequest(order_id=self._order.order_id, location_id=fo.location_id)
+            ship = act.ShipRequest(
+                order_id=self._order.order_id, location_id=fo.location_id, fulfillment_order_id=fo.id
+            )
             await self._step(act.SHIP_RESHIP, ship, int, f"ship {fo.id} (reship, no charge)")
             self._record(
                 ev.InvoiceIssued(
@@ -658,7 +663,9 @@ class OrderWorkflow:
         capture = act.CaptureRequest(
             idempotency_key=self._key("capture", fo.id), authorization_id=auth_id, amount=amount
         )
-        request = act.SettleRequest(order_id=self._order.order_id, location_id=fo.location_id, capture=capture)
+        request = act.SettleRequest(
+            order_id=self._order.order_id, location_id=fo.location_id, capture=capture, fulfillment_order_id=fo.id
+        )
         summary = f"ship {fo.id} from {fo.location_id}, capture {self._order.currency} {amount}"
         result = await self._step(act.SETTLE_SHIPMENT, request, act.PaymentResult, summary)
         now = workflow.now()
@@ -825,7 +832,11 @@ class OrderWorkflow:
     async def _release_fulfillment_order(self, fo: FulfillmentOrderState, step: str, summary: str) -> None:
         """Give back all a fulfillment order reserved at its location, once (keyed by step and order)."""
         release = act.ReleaseRequest(
-            order_id=self._order.order_id, lines=fo.lines, location_id=fo.location_id, key=self._key(step, fo.id)
+            order_id=self._order.order_id,
+            lines=fo.lines,
+            location_id=fo.location_id,
+            key=self._key(step, fo.id),
+            fulfillment_order_id=fo.id,
         )
         await self._step(act.RELEASE_INVENTORY, release, int, summary)
 

@@ -172,3 +172,27 @@ def test_a_re_reservation_beyond_what_is_left_fails_and_keeps_the_line_released(
     # then it holds nothing and the other order keeps its units
     assert repo.reservations_of("X1" + a) == [("LOC-T", a, 2, "released")]
     assert repo.level("LOC-T", a).reserved == 2
+
+
+def test_a_second_fulfillment_order_of_the_same_sku_at_the_same_location_reserves_and_ships_on_its_own(
+    repo: InventoryRepository,
+) -> None:
+    # given an order whose first fulfillment order shipped 1 unit of 10 from LOC-T
+    a = sku()
+    order = "RS" + a
+    repo.set_on_hand("LOC-T", a, 10)
+    assert repo.reserve(order, "LOC-T", [SkuQuantity(sku=a, quantity=1)], fulfillment_order_id=f"{order}-F1")
+    assert repo.ship(order, "LOC-T", fulfillment_order_id=f"{order}-F1") == 1
+    # when a reship of the same sku is reserved there for a second and a third fulfillment order
+    assert repo.reserve(order, "LOC-T", [SkuQuantity(sku=a, quantity=1)], fulfillment_order_id=f"{order}-F2")
+    assert repo.reserve(order, "LOC-T", [SkuQuantity(sku=a, quantity=2)], fulfillment_order_id=f"{order}-F3")
+    # then each holds its own units, and shipping one leaves the other reserved
+    assert repo.level("LOC-T", a).reserved == 3
+    assert repo.ship(order, "LOC-T", fulfillment_order_id=f"{order}-F2") == 1
+    assert repo.ship(order, "LOC-T", fulfillment_order_id=f"{order}-F2") == 0
+    level = repo.level("LOC-T", a)
+    assert (level.on_hand, level.reserved) == (8, 2)
+    # and releasing the third gives back only its own units
+    assert repo.release(order, fulfillment_order_id=f"{order}-F3") == 2
+    assert repo.level("LOC-T", a).reserved == 0
+    assert sorted(r.status for r in repo.reservations_by_fulfillment_order(order)) == ["released", "shipped", "shipped"]
