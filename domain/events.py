@@ -64,6 +64,7 @@ class FulfillmentOrderCreated(Event):
     promised_date: date | None = None
     reship: bool = False
     reason: str | None = None  # why it was sent, for a reship
+    exchange_id: str | None = None  # the replacement of an exchange
 
 
 class FulfillmentOrderRejected(Event):
@@ -135,6 +136,7 @@ class PaymentCaptured(Event):
     transaction_id: str
     fulfillment_order_id: str
     amount: Decimal
+    authorization_id: str | None = None  # None: the checkout's authorization
 
 
 class InvoiceIssued(Event):
@@ -202,6 +204,45 @@ class RefundIssued(Event):
     parts: list[RefundPart]
 
 
+class ExchangeLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    sku: str
+    quantity: int = Field(gt=0)
+    unit_price: Decimal = Field(ge=0)
+
+
+class ExchangeRequested(Event):
+    """Returned units are swapped for replacement ones. The returned units' value pays for the replacement
+    (`credit`); `difference` is what the replacement costs beyond it (charged on shipment against
+    `authorization_id`) or, when negative, what the return refunds once received."""
+
+    type: Literal["ExchangeRequested"] = "ExchangeRequested"
+    exchange_id: str
+    return_id: str
+    lines: list[ExchangeLine]
+    credit: Decimal
+    difference: Decimal
+    authorization_id: str | None
+    reason: str
+
+
+class RefundFailed(Event):
+    """The gateway refused a return's refund for good: the units are back, the money needs an agent."""
+
+    type: Literal["RefundFailed"] = "RefundFailed"
+    return_id: str
+    amount: Decimal
+    reason: str
+
+
+class StepFailed(Event):
+    """A service step failed for good and was given up; the timeline says what an operator must see to."""
+
+    type: Literal["StepFailed"] = "StepFailed"
+    step: str
+    reason: str
+
+
 class AppeasementGranted(Event):
     type: Literal["AppeasementGranted"] = "AppeasementGranted"
     refund_id: str
@@ -236,7 +277,10 @@ OrderEvent = Annotated[
     | FulfillmentOrderWithdrawn
     | OrderHeld
     | ReviewDecided
-    | AddressChanged,
+    | AddressChanged
+    | ExchangeRequested
+    | RefundFailed
+    | StepFailed,
     Field(discriminator="type"),
 ]
 
@@ -304,6 +348,14 @@ def describe(event: OrderEvent) -> str:
             return f"{'Approved' if ok else 'Rejected'} after review by {who}: {r}"
         case AddressChanged(address=a, reason=r, actor=who):
             return f"Ship-to changed to {a.line1}, {a.city} by {who}: {r}"
+        case ExchangeRequested(exchange_id=x, return_id=r, lines=lines, difference=d, reason=why, actor=who):
+            what = ", ".join(f"{q.quantity} x {q.sku}" for q in lines)
+            money = f"charge {d} on shipment" if d > 0 else (f"refund {-d} on receipt" if d < 0 else "even")
+            return f"Exchange {x} by {who}: return {r} for {what} ({money}): {why}"
+        case RefundFailed(return_id=r, amount=a, reason=why):
+            return f"Refund of {a} for return {r} failed: {why}; an agent must settle it"
+        case StepFailed(step=step, reason=why):
+            return f"{step} failed for good: {why}; an operator must see to it"
     raise AssertionError(f"no description for {event!r}")
 
 

@@ -61,6 +61,7 @@ class FulfillmentOrderState(BaseModel):
     invoice_id: str | None = None
     promised_date: date | None = None
     reship: bool = False  # units sent again at no charge: not counted on the order's lines
+    exchange_id: str | None = None  # the replacement of an exchange: charged only beyond the returned value
 
     @property
     def refundable(self) -> Decimal:
@@ -80,20 +81,50 @@ class ReturnState(BaseModel):
     location_id: str
     label: str | None
     refund_amount: Decimal
-    status: Literal["requested", "received", "refunded"] = "requested"
+    status: Literal["requested", "received", "refunded", "refund_failed"] = "requested"
     received: list[ev.ReturnedLine] = []
 
 
-class PaymentState(BaseModel):
-    authorization_id: str | None = None
-    authorized: Decimal = Decimal(0)
+class ExchangeState(BaseModel):
+    id: str
+    return_id: str
+    lines: list[ev.ExchangeLine]
+    credit: Decimal
+    difference: Decimal
+    authorization_id: str | None
+    charged: Decimal = Decimal(0)
+
+    @property
+    def charge(self) -> Decimal:
+        """What the replacement costs beyond the returned units, captured as it ships."""
+        return max(self.difference, Decimal(0))
+
+
+class AuthorizationState(BaseModel):
+    amount: Decimal
     captured: Decimal = Decimal(0)
-    refunded: Decimal = Decimal(0)
     voided: Decimal = Decimal(0)
 
     @property
     def capturable(self) -> Decimal:
+        return self.amount - self.captured - self.voided
+
+
+class PaymentState(BaseModel):
+    authorization_id: str | None = None  # the checkout's; an exchange may add its own in `authorizations`
+    authorized: Decimal = Decimal(0)
+    captured: Decimal = Decimal(0)
+    refunded: Decimal = Decimal(0)
+    voided: Decimal = Decimal(0)
+    authorizations: dict[str, AuthorizationState] = {}
+
+    @property
+    def capturable(self) -> Decimal:
         return self.authorized - self.captured - self.voided
+
+    def open_authorizations(self) -> list[str]:
+        """Authorizations with money still held on the customer's card, checkout's first."""
+        return [auth_id for auth_id, auth in self.authorizations.items() if auth.capturable > 0]
 
 
 class Order(BaseModel):
@@ -106,6 +137,7 @@ class Order(BaseModel):
     lines: list[LineState] = []
     fulfillment_orders: list[FulfillmentOrderState] = []
     returns: list[ReturnState] = []
+    exchanges: list[ExchangeState] = []
     backordered_until: datetime | None = None
     held: bool = False  # waiting for a fraud review: reserved, not yet handed to any location
     ship_to: Address | None = None  # where it goes now: the checkout's address unless changed since
@@ -170,7 +202,10 @@ class Order(BaseModel):
             case ev.FraudScreened(score=score):
                 self.fraud_score = score
             case ev.PaymentAuthorized(authorization_id=auth_id, amount=amount):
-                self.payment.authorization_id = auth_id
+                if auth_id in self.payment.authorizations:
+                    raise InvariantViolation(f"authorization {auth_id} is recorded already")
+                self.payment.authorization_id = self.payment.authorization_id or auth_id
+                self.payment.authorizations[auth_id] = AuthorizationState(amount=amount)
                 self.payment.authorized += amount
             case ev.PaymentDeclined():
                 self.status = "payment_declined"
@@ -181,16 +216,24 @@ class Order(BaseModel):
                         self.line(q.sku).allocated += q.quantity
             case ev.OrderUnavailable():
                 self.status = "unavailable"
-            case ev.AuthorizationVoided(amount=amount):
+            case ev.AuthorizationVoided(authorization_id=auth_id, amount=amount):
+                self._authorization(auth_id).voided += amount
                 self.payment.voided += amount
             case ev.FulfillmentOrderCreated(
                 fulfillment_order_id=fo_id, location_id=loc, lines=lines, promised_date=promised
             ):
                 if any(fo.id == fo_id for fo in self.fulfillment_orders):
                     raise InvariantViolation(f"fulfillment order {fo_id} exists already")
+                if event.exchange_id is not None:
+                    self.exchange(event.exchange_id)
                 self.fulfillment_orders.append(
                     FulfillmentOrderState(
-                        id=fo_id, location_id=loc, lines=lines, promised_date=promised, reship=event.reship
+                        id=fo_id,
+                        location_id=loc,
+                        lines=lines,
+                        promised_date=promised,
+                        reship=event.reship,
+                        exchange_id=event.exchange_id,
                     )
                 )
                 self._derive_shipping_status()
@@ -226,6 +269,9 @@ class Order(BaseModel):
                 fo = self.fulfillment_order(fo_id)
                 fo.captured += amount
                 fo.capture_id = tx_id
+                self._authorization(event.authorization_id or self.payment.authorization_id).captured += amount
+                if fo.exchange_id is not None:
+                    self.exchange(fo.exchange_id).charged += amount
                 self.payment.captured += amount
             case ev.InvoiceIssued(fulfillment_order_id=fo_id, invoice_id=invoice_id):
                 self.fulfillment_order(fo_id).invoice_id = invoice_id
@@ -254,6 +300,15 @@ class Order(BaseModel):
                 self._refund(amount, parts)
             case ev.AppeasementGranted(amount=amount, parts=parts):
                 self._refund(amount, parts)
+            case ev.ExchangeRequested() as requested:
+                self._exchange(requested)
+            case ev.RefundFailed(return_id=return_id):
+                rma = self.return_(return_id)
+                if rma.status != "received":
+                    raise InvariantViolation(f"return {return_id} is {rma.status}; only a received one awaits refund")
+                rma.status = "refund_failed"
+            case ev.StepFailed():
+                pass  # the timeline shows it; the order itself is unchanged
             case ev.AddressChanged(address=address):
                 refusal = self.address_change_refusal()
                 if refusal is not None:
@@ -272,6 +327,38 @@ class Order(BaseModel):
                 self.held = False
                 if approved:
                     self._derive_shipping_status()
+
+    def _authorization(self, auth_id: str | None) -> AuthorizationState:
+        if auth_id is None or auth_id not in self.payment.authorizations:
+            raise InvariantViolation(f"order {self.order_id} has no authorization {auth_id}")
+        return self.payment.authorizations[auth_id]
+
+    def _exchange(self, requested: ev.ExchangeRequested) -> None:
+        if any(x.id == requested.exchange_id for x in self.exchanges):
+            raise InvariantViolation(f"exchange {requested.exchange_id} exists already")
+        if self.return_(requested.return_id).status != "requested":
+            raise InvariantViolation(f"exchange {requested.exchange_id} needs a return still to be received")
+        refusal = self.replacement_refusal(requested.lines)
+        if refusal is not None:
+            raise InvariantViolation(refusal)
+        if requested.difference > 0 and self._authorization(requested.authorization_id).amount < requested.difference:
+            raise InvariantViolation(f"the difference {requested.difference} is not authorized")
+        for q in requested.lines:
+            known = next((line for line in self.lines if line.sku == q.sku), None)
+            if known is None:
+                self.lines.append(LineState(sku=q.sku, unit_price=q.unit_price, ordered=q.quantity))
+            else:
+                known.ordered += q.quantity
+        self.exchanges.append(
+            ExchangeState(
+                id=requested.exchange_id,
+                return_id=requested.return_id,
+                lines=requested.lines,
+                credit=requested.credit,
+                difference=requested.difference,
+                authorization_id=requested.authorization_id,
+            )
+        )
 
     def _take_back(self, fo_id: str, status: Literal["rejected", "withdrawn"]) -> None:
         """A released fulfillment order comes back from its location: its units are unallocated again."""
@@ -372,6 +459,52 @@ class Order(BaseModel):
                 return f"{q.sku}: {q.quantity} asked, but only {left} delivered unit(s) can be reshipped"
         return None
 
+    def exchange(self, exchange_id: str) -> ExchangeState:
+        for exchange in self.exchanges:
+            if exchange.id == exchange_id:
+                return exchange
+        raise InvariantViolation(f"order {self.order_id} has no exchange {exchange_id}")
+
+    def replacement_refusal(self, lines: list[ev.ExchangeLine]) -> str | None:
+        """A replacement is of skus at one price each: a sku on the order keeps the price it was sold at."""
+        if not lines:
+            return "an exchange needs at least one replacement line"
+        if len({q.sku for q in lines}) != len(lines):
+            return "name each replacement sku once"
+        for q in lines:
+            if quantize(q.unit_price, self.currency) != q.unit_price:
+                return f"{q.sku}: {q.unit_price} has more decimals than {self.currency} allows"
+            known = next((line for line in self.lines if line.sku == q.sku), None)
+            if known is not None and known.unit_price != q.unit_price:
+                return f"{q.sku} is on the order at {known.unit_price}; its replacement is priced the same"
+        return None
+
+    def replacement_value(self, lines: list[ev.ExchangeLine]) -> Decimal:
+        return quantize(sum((q.unit_price * q.quantity for q in lines), Decimal(0)), self.currency)
+
+    def charge_for(self, fo: FulfillmentOrderState) -> tuple[Decimal, str | None]:
+        """What shipping a fulfillment order captures, and against which authorization: a reship nothing, an
+        exchange's replacement what is left of its difference, any other its lines' value."""
+        if fo.reship:
+            return Decimal(0), None
+        if fo.exchange_id is None:
+            return self.amount_of(fo.lines), self.payment.authorization_id
+        exchange = self.exchange(fo.exchange_id)
+        return min(self.amount_of(fo.lines), exchange.charge - exchange.charged), exchange.authorization_id
+
+    def exchange_units_unshipped(self, sku: str) -> int:
+        """Replacement units of the sku not yet shipped: kept out of a cancel, the return pays for them."""
+        promised = sum(q.quantity for x in self.exchanges for q in x.lines if q.sku == sku)
+        shipped = sum(
+            q.quantity
+            for fo in self.fulfillment_orders
+            if fo.exchange_id is not None and fo.status in ("shipped", "delivered")
+            for q in fo.lines
+            if q.sku == sku
+        )
+        line = self.line(sku)
+        return max(0, min(promised - shipped, line.ordered - line.canceled - line.shipped))
+
     def address_change_refusal(self) -> str | None:
         if self.placed is not None and self.placed.delivery_method == "pickup":
             return "a pickup order is collected at its store and has no delivery address"
@@ -455,7 +588,13 @@ class Order(BaseModel):
             line = next((ln for ln in self.lines if ln.sku == q.sku), None)
             if line is None:
                 return f"the order has no line for {q.sku}"
-            open_units = line.ordered - line.canceled - line.shipped
+            exchanged = self.exchange_units_unshipped(q.sku)
+            open_units = line.ordered - line.canceled - line.shipped - exchanged
+            if q.quantity > open_units and exchanged:
+                return (
+                    f"{q.sku}: only {open_units} can be canceled; {exchanged} are an exchange's replacement, "
+                    "paid for by its return"
+                )
             if q.quantity > open_units:
                 if line.shipped:
                     return (
@@ -464,12 +603,16 @@ class Order(BaseModel):
                 return f"{q.sku}: only {open_units} of {line.ordered} can still be canceled"
         return None
 
-    def cancelable_lines(self) -> list[SkuQuantity]:
-        return [
-            SkuQuantity(sku=line.sku, quantity=line.ordered - line.canceled - line.shipped)
-            for line in self.lines
-            if line.ordered - line.canceled - line.shipped > 0
-        ]
+    def cancelable_lines(self, *, include_exchanges: bool = False) -> list[SkuQuantity]:
+        """Units not shipped yet; an exchange's replacement only when everything stops (`include_exchanges`)."""
+        wanted = []
+        for line in self.lines:
+            left = line.ordered - line.canceled - line.shipped
+            if not include_exchanges:
+                left -= self.exchange_units_unshipped(line.sku)
+            if left > 0:
+                wanted.append(SkuQuantity(sku=line.sku, quantity=left))
+        return wanted
 
     def _derive_shipping_status(self) -> None:
         if self.status in ("completed", "payment_declined", "unavailable"):
@@ -507,6 +650,12 @@ class Order(BaseModel):
             )
         if p.refunded > p.captured:
             raise InvariantViolation(f"refunded {p.refunded} would exceed captured {p.captured}")
+        for auth_id, auth in p.authorizations.items():
+            if auth.capturable < 0:
+                raise InvariantViolation(f"authorization {auth_id} would be captured or voided beyond {auth.amount}")
+        for exchange in self.exchanges:
+            if exchange.charged > exchange.charge:
+                raise InvariantViolation(f"exchange {exchange.id} would charge {exchange.charged} > {exchange.charge}")
         for line in self.lines:
             if line.unallocated < 0:
                 raise InvariantViolation(

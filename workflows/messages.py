@@ -169,3 +169,40 @@ class ActionResult(BaseModel):
     order_id: str
     status: str
     fulfillment_order_ids: list[str] = []
+
+
+EXCHANGE_UPDATE = "exchange"
+
+
+def exchange_id_for(order_id: str, n: int) -> str:
+    return f"{order_id}-X{n}"
+
+
+class ReplacementLine(BaseModel):
+    """A unit sent in exchange. A sku on the order keeps its price; a new one (another size) names its own."""
+
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(gt=0, le=10_000)
+    unit_price: Decimal | None = Field(default=None, ge=0)
+
+
+class ExchangeRequest(BaseModel):
+    """Return delivered units and send replacements now; the return's value pays for them."""
+
+    returned: list[SkuQuantity] = Field(min_length=1)
+    replacement: list[ReplacementLine] = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=500)
+    method: Literal["mail", "in_store"] = "mail"
+    location_id: str | None = None
+    actor: str
+
+
+class ExchangeResult(BaseModel):
+    exchange_id: str
+    return_id: str
+    rma: str
+    label: str | None
+    location_id: str
+    # positive: charged as the replacement ships; negative: refunded once the return is received
+    difference: Decimal
+    fulfillment_order_ids: list[str]

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         CANCEL_UPDATE,
         CARRIER_SIGNAL,
         CHECKOUT_UPDATE,
+        EXCHANGE_UPDATE,
         ORDER_WORKFLOW,
         RESHIP_UPDATE,
         RETURN_SIGNAL,
@@ -55,6 +56,8 @@ with workflow.unsafe.imports_passed_through():
         CancelResult,
         CarrierEvent,
         CheckoutResult,
+        ExchangeRequest,
+        ExchangeResult,
         OrderInput,
         OrderOutcome,
         ReshipRequest,
@@ -64,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         ReviewDecision,
         StockReceived,
         WarehouseEvent,
+        exchange_id_for,
         return_id_for,
     )
 
@@ -71,6 +75,8 @@ R = TypeVar("R")
 STEP_TIMEOUT = timedelta(seconds=10)
 STEP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 RETURN_CARRIER = "YMT"
+# an exchange's replacement is held this long between reserving it and handing it to its location
+EXCHANGE_HOLD = timedelta(minutes=15)
 
 
 @workflow.defn(name=ORDER_WORKFLOW)
@@ -98,6 +104,7 @@ class OrderWorkflow:
         self._approved: bool | None = None  # an agent's review verdict; None until one decides
         self._reroute_requested = False  # withdrawn fulfillment orders wait for the main loop to route them
         self._review_done = False
+        self._numbers_skipped = 0  # fulfillment order numbers of exchanges undone: never given out again
 
     # -- storefront -------------------------------------------------------------------------
     @workflow.update(name=CHECKOUT_UPDATE)
@@ -244,7 +251,7 @@ class OrderWorkflow:
         """Send lost or damaged units again at no charge, from wherever routing chooses now."""
         async with self._allocation_lock:
             allocation = await self._allocate(request.lines)
-            self._place(allocation, reship=request)
+            self._place(allocation, actor=request.actor, reship=request)
             if allocation.unfilled:  # nothing to wait for: an agent may reship again once stock is back
                 what = ", ".join(f"{q.quantity} x {q.sku}" for q in allocation.unfilled)
                 workflow.logger.warning("Reship could not be filled in full", extra={"unfilled": what})
@@ -260,13 +267,34 @@ class OrderWorkflow:
 
     @workflow.update(name=RETURN_UPDATE)
     async def request_return(self, request: ReturnRequest) -> ReturnResult:
+        refund = min(self._order.amount_of(request.lines), self._refundable_unreserved())
+        result = self._record_return(request, refund)
+        await self._flush()
+        return result
+
+    @request_return.validator
+    def _return_allowed(self, request: ReturnRequest) -> None:
+        refusal = self._return_refusal(request)
+        if refusal is not None:
+            raise ValueError(refusal)
+
+    def _return_refusal(self, request: ReturnRequest | ExchangeRequest) -> str | None:
+        lines = request.lines if isinstance(request, ReturnRequest) else request.returned
+        if not any(line.delivered for line in self._order.lines):
+            return "nothing on the order has been delivered yet: cancel instead, or wait for delivery"
+        if self._window_closes is not None and workflow.now() >= self._window_closes:
+            return f"the return window closed on {self._window_closes:%Y-%m-%d %H:%M} UTC"
+        if request.method == "in_store" and not request.location_id:
+            return "an in-store return needs the store's location_id"
+        return self._order.return_refusal(lines)
+
+    def _record_return(self, request: ReturnRequest, refund: Decimal) -> ReturnResult:
         n = len(self._order.returns) + 1
         return_id = return_id_for(self._order.order_id, n)
         rma = f"RMA-{self._order.order_id}-{n}"
         location_id = request.location_id if request.method == "in_store" else self._origin_of(request.lines)
         assert location_id is not None, "the validator requires a store for in-store returns"
         label = f"{RETURN_CARRIER}-RET-{workflow.uuid4().hex[:10].upper()}" if request.method == "mail" else None
-        refund = min(self._order.amount_of(request.lines), self._refundable_unreserved())
         self._record(
             ev.ReturnRequested(
                 at=workflow.now(),
@@ -281,20 +309,158 @@ class OrderWorkflow:
                 refund_amount=refund,
             )
         )
-        await self._flush()
         return ReturnResult(return_id=return_id, rma=rma, label=label, location_id=location_id, refund_estimate=refund)
 
-    @request_return.validator
-    def _return_allowed(self, request: ReturnRequest) -> None:
-        if not any(line.delivered for line in self._order.lines):
-            raise ValueError("nothing on the order has been delivered yet: cancel instead, or wait for delivery")
-        if self._window_closes is not None and workflow.now() >= self._window_closes:
-            raise ValueError(f"the return window closed on {self._window_closes:%Y-%m-%d %H:%M} UTC")
-        if request.method == "in_store" and not request.location_id:
-            raise ValueError("an in-store return needs the store's location_id")
-        refusal = self._order.return_refusal(request.lines)
+    @workflow.update(name=EXCHANGE_UPDATE)
+    async def exchange(self, request: ExchangeRequest) -> ExchangeResult:
+        """Swap returned units for replacements sent at once. The returned units' value pays for them; the
+        difference is authorized now and captured as they ship, or refunded once the return is received.
+        Nothing is recorded until payment, stock and hand-off have all succeeded; a failure undoes each."""
+        async with self._allocation_lock, self._money_lock:
+            refusal = self._exchange_refusal(request)
+            if refusal is not None:  # what the validator saw changed while another action finished
+                raise ApplicationError(refusal, type="ExchangeRefused", non_retryable=True)
+            replacement = self._replacement_lines(request)
+            exchange_id = exchange_id_for(self._order.order_id, len(self._order.exchanges) + 1)
+            credit = min(self._order.amount_of(request.returned), self._refundable_unreserved())
+            difference = self._order.replacement_value(replacement) - credit
+            auth_id = await self._authorize_difference(exchange_id, difference) if difference > 0 else None
+            allocation = await self._send_replacement(exchange_id, replacement, auth_id)
+            returned = ReturnRequest(
+                lines=request.returned,
+                reason=f"exchange: {request.reason}",
+                method=request.method,
+                location_id=request.location_id,
+                actor=request.actor,
+            )
+            rma = self._record_return(returned, max(-difference, Decimal(0)))
+            now = workflow.now()
+            if auth_id is not None:
+                self._record(ev.PaymentAuthorized(at=now, actor="gateway", authorization_id=auth_id, amount=difference))
+            self._record(
+                ev.ExchangeRequested(
+                    at=now,
+                    actor=request.actor,
+                    exchange_id=exchange_id,
+                    return_id=rma.return_id,
+                    lines=replacement,
+                    credit=min(credit, credit + difference),
+                    difference=difference,
+                    authorization_id=auth_id,
+                    reason=request.reason,
+                )
+            )
+            self._place(allocation, actor=request.actor, exchange_id=exchange_id)
+        await self._flush()
+        return ExchangeResult(
+            exchange_id=exchange_id,
+            return_id=rma.return_id,
+            rma=rma.rma,
+            label=rma.label,
+            location_id=rma.location_id,
+            difference=difference,
+            fulfillment_order_ids=[fo.fulfillment_order_id for fo in allocation.fulfillment_orders],
+        )
+
+    @exchange.validator
+    def _exchange_allowed(self, request: ExchangeRequest) -> None:
+        refusal = self._exchange_refusal(request)
         if refusal is not None:
             raise ValueError(refusal)
+
+    def _exchange_refusal(self, request: ExchangeRequest) -> str | None:
+        refusal = self._return_refusal(request)
+        if refusal is not None:
+            return refusal
+        unpriced = [
+            q.sku
+            for q in request.replacement
+            if q.unit_price is None and all(ln.sku != q.sku for ln in self._order.lines)
+        ]
+        if unpriced:
+            return f"{', '.join(unpriced)} is not on the order: give the replacement's unit_price"
+        return self._order.replacement_refusal(self._replacement_lines(request))
+
+    def _replacement_lines(self, request: ExchangeRequest) -> list[ev.ExchangeLine]:
+        prices = {line.sku: line.unit_price for line in self._order.lines}
+        return [
+            ev.ExchangeLine(
+                sku=q.sku,
+                quantity=q.quantity,
+                unit_price=q.unit_price if q.unit_price is not None else prices[q.sku],
+            )
+            for q in request.replacement
+        ]
+
+    async def _authorize_difference(self, exchange_id: str, amount: Decimal) -> str:
+        placed = self._input.order
+        request = act.AuthorizeRequest(
+            idempotency_key=self._key("authorize", exchange_id),
+            order_id=placed.order_id,
+            token=placed.payment.token,
+            amount=amount,
+            currency=placed.currency,
+        )
+        try:
+            summary = f"authorize {placed.currency} {amount}, the difference of exchange {exchange_id}"
+            result = await self._step(act.AUTHORIZE_PAYMENT, request, act.PaymentResult, summary)
+        except (ActivityError, ApplicationError) as err:
+            cause = _application_error(err)
+            reason = cause.message if cause else str(err)
+            raise ApplicationError(
+                f"the difference of {amount} could not be authorized: {reason}", type="ExchangeRefused"
+            ) from err
+        return result.transaction_id
+
+    async def _send_replacement(
+        self, exchange_id: str, lines: list[ev.ExchangeLine], auth_id: str | None
+    ) -> act.AllocateResult:
+        """Reserve the replacement (held, not yet at any location), then hand it over; if either fails, give
+        back the holds, stop what was handed over and void the difference, each once."""
+        wanted = [SkuQuantity(sku=q.sku, quantity=q.quantity) for q in lines]
+        allocation: act.AllocateResult | None = None
+        handed_over = False
+        try:
+            allocation = await self._allocate(wanted, workflow.now() + EXCHANGE_HOLD)
+            if allocation.unfilled:
+                what = ", ".join(f"{q.quantity} x {q.sku}" for q in allocation.unfilled)
+                raise ApplicationError(f"no location can send {what} now: make a return instead, or try later")
+            handed_over = True
+            hand_off = act.HandOffRequest(
+                order_id=self._order.order_id,
+                ship_to=self._ship_to(),
+                delivery_method=self._input.order.delivery_method,
+                fulfillment_orders=allocation.fulfillment_orders,
+            )
+            summary = f"hand exchange {exchange_id} to {len(allocation.fulfillment_orders)} location(s)"
+            await self._step(act.HAND_OFF_FULFILLMENT, hand_off, int, summary)
+            return allocation
+        except (ActivityError, ApplicationError) as failure:
+            cause = _application_error(failure)
+            reason = cause.message if cause else str(failure)
+            fos = allocation.fulfillment_orders if allocation else []
+            self._numbers_skipped += len(fos)
+            await self._undo_exchange(exchange_id, fos, handed_over, auth_id)
+            raise ApplicationError(
+                f"exchange {exchange_id} refused: {reason}", type="ExchangeRefused", non_retryable=True
+            ) from failure
+
+    async def _undo_exchange(
+        self, exchange_id: str, fos: list[act.AllocatedFulfillmentOrder], handed_over: bool, auth_id: str | None
+    ) -> None:
+        """Each undo is keyed or a full release of one fulfillment order, so running it again changes nothing."""
+        undo: list[tuple[str, Any, type[Any], str]] = []
+        for fo in fos:
+            fo_id = fo.fulfillment_order_id
+            release = act.ReleaseRequest(order_id=self._order.order_id, fulfillment_order_id=fo_id)
+            undo.append((act.RELEASE_INVENTORY, release, int, f"undo exchange {exchange_id}: release {fo_id}"))
+            if handed_over:
+                undo.append((act.CANCEL_FULFILLMENT, fo_id, bool, f"undo exchange {exchange_id}: stop {fo_id}"))
+        if auth_id is not None:
+            void = act.VoidRequest(idempotency_key=self._key("void", exchange_id), authorization_id=auth_id)
+            summary = f"undo exchange {exchange_id}: void {auth_id}"
+            undo.append((act.VOID_AUTHORIZATION, void, act.PaymentResult, summary))
+        await self._run_compensations(undo)
 
     @workflow.update(name=APPEASEMENT_UPDATE)
     async def grant_appeasement(self, request: AppeasementRequest) -> AppeasementResult:
@@ -305,7 +471,13 @@ class OrderWorkflow:
             self._appeasements += 1
             n = self._appeasements
             parts = self._order.refund_parts(request.amount)
-            await self._refund(parts, f"appeasement:{n}", f"goodwill refund of {self._order.currency} {request.amount}")
+            summary = f"goodwill refund of {self._order.currency} {request.amount}"
+            try:
+                await self._refund(parts, f"appeasement:{n}", summary)
+            except (ActivityError, ApplicationError) as err:
+                cause = _application_error(err)
+                reason = f"the gateway refused the refund: {cause.message if cause else err}"
+                raise ApplicationError(reason, type="AppeasementRefused", non_retryable=True) from err
             self._record(
                 ev.AppeasementGranted(
                     at=workflow.now(),
@@ -361,22 +533,33 @@ class OrderWorkflow:
         workflow.logger.error("Step failed; compensating", extra={"failure": self._refusal})
         open_fos = [fo for fo in self._order.fulfillment_orders if fo.open]
         release = act.ReleaseRequest(order_id=self._order.order_id, key=None)  # a full release is idempotent
-        compensations: list[tuple[str, Any, type[Any], str]] = [
-            (act.RELEASE_INVENTORY, release, int, "compensate: release every hold"),
-            *((act.CANCEL_FULFILLMENT, fo.id, bool, f"compensate: stop {fo.id}") for fo in open_fos),
-        ]
-        for name, arg, result_type, summary in compensations:
-            try:
-                await self._step(name, arg, result_type, summary)
-            except (ActivityError, ApplicationError) as err:
-                workflow.logger.error("Compensation failed; going on", extra={"step": summary, "error": str(err)})
-        if self._order.cancelable_lines():
-            lines = self._order.cancelable_lines()
+        await self._run_compensations(
+            [
+                (act.RELEASE_INVENTORY, release, int, "compensate: release every hold"),
+                *((act.CANCEL_FULFILLMENT, fo.id, bool, f"compensate: stop {fo.id}") for fo in open_fos),
+            ]
+        )
+        lines = self._order.cancelable_lines(include_exchanges=True)
+        if lines:
             self._record(ev.ItemsCanceled(at=workflow.now(), actor="system", lines=lines, reason=self._refusal))
         try:
             await self._void_authorization()
         except (ActivityError, ApplicationError) as err:
-            workflow.logger.error("Voiding failed; the authorization lapses at the gateway", extra={"error": str(err)})
+            self._step_failed("compensate: void what is left authorized", err)
+
+    async def _run_compensations(self, compensations: list[tuple[str, Any, type[Any], str]]) -> None:
+        """Run each in turn; one that fails for good is put on the timeline for an operator and the rest go on."""
+        for name, arg, result_type, summary in compensations:
+            try:
+                await self._step(name, arg, result_type, summary)
+            except (ActivityError, ApplicationError) as err:
+                self._step_failed(summary, err)
+
+    def _step_failed(self, step: str, err: Exception) -> None:
+        cause = _application_error(err)
+        reason = cause.message if cause else str(err)
+        workflow.logger.error("Step failed for good; going on", extra={"step": step, "error": reason})
+        self._record(ev.StepFailed(at=workflow.now(), step=step, reason=reason))
 
     async def _authorize(self) -> bool:
         placed = self._input.order
@@ -444,7 +627,7 @@ class OrderWorkflow:
             open_fos = self._open_fulfillment_orders()
             hand_off = act.HandOffRequest(
                 order_id=placed.order_id,
-                ship_to=placed.shipping_address.model_dump(mode="json"),
+                ship_to=self._ship_to(),
                 delivery_method=placed.delivery_method,
                 fulfillment_orders=open_fos,
             )
@@ -466,18 +649,28 @@ class OrderWorkflow:
             latitude=address.latitude,
             longitude=address.longitude,
             pickup_location_id=placed.pickup_location_id if placed.delivery_method == "pickup" else None,
-            ship_to=address.model_dump(mode="json"),
+            ship_to=self._ship_to(),
             delivery_method=placed.delivery_method,
-            first_number=len(fos) + 1,
+            first_number=len(fos) + 1 + self._numbers_skipped,
             excluded=sorted({fo.location_id for fo in fos if fo.status == "rejected"}),
             hold_until=hold_until,
         )
         summary = f"route and reserve {sum(q.quantity for q in lines)} unit(s), release to locations"
         return await self._step(act.ALLOCATE_ORDER, request, act.AllocateResult, summary)
 
-    def _place(self, allocation: act.AllocateResult, reship: ReshipRequest | None = None) -> None:
+    def _ship_to(self) -> dict[str, Any]:
+        """Where the order goes now: an agent may have changed the checkout's address."""
+        return (self._order.delivery_address or self._input.order.shipping_address).model_dump(mode="json")
+
+    def _place(
+        self,
+        allocation: act.AllocateResult,
+        *,
+        actor: str = "system",
+        reship: ReshipRequest | None = None,
+        exchange_id: str | None = None,
+    ) -> None:
         now = workflow.now()
-        actor = reship.actor if reship else "system"
         for fo in allocation.fulfillment_orders:
             self._record(
                 ev.InventoryReserved(
@@ -494,6 +687,7 @@ class OrderWorkflow:
                     promised_date=fo.promised_date,
                     reship=reship is not None,
                     reason=reship.reason if reship else None,
+                    exchange_id=exchange_id,
                 )
             )
 
@@ -531,30 +725,36 @@ class OrderWorkflow:
                 key=self._key(step, fo_id),
                 fulfillment_order_id=fo_id,
             )
-            await self._step(
-                act.RELEASE_INVENTORY,
-                release,
-                int,
-                f"release {sum(q.quantity for q in freed)} unit(s) at {location_id}",
-            )
+            # the cancel is recorded: what fails for good now is for an operator, not a reason to stop
+            steps: list[tuple[str, Any, type[Any], str]] = [
+                (
+                    act.RELEASE_INVENTORY,
+                    release,
+                    int,
+                    f"release {sum(q.quantity for q in freed)} unit(s) at {location_id}",
+                )
+            ]
             if self._order.fulfillment_order(fo_id).status == "canceled":
-                await self._step(act.CANCEL_FULFILLMENT, fo_id, bool, f"stop {fo_id} at {location_id}")
+                steps.append((act.CANCEL_FULFILLMENT, fo_id, bool, f"stop {fo_id} at {location_id}"))
+            await self._run_compensations(steps)
         if self._nothing_left_to_capture():
-            await self._void_authorization()
+            try:
+                await self._void_authorization()
+            except (ActivityError, ApplicationError) as err:
+                self._step_failed("void what the cancel left authorized", err)
 
     async def _void_authorization(self) -> None:
-        """Void what is left of the authorization, once, whoever asks first (a cancel or the last shipment)."""
+        """Void what is left of each authorization, once, whoever asks first (a cancel or the last shipment)."""
         async with self._void_lock:
-            auth_id = self._order.payment.authorization_id
-            if auth_id is None or self._order.payment.capturable <= 0:
-                return
-            request = act.VoidRequest(idempotency_key=self._key("void", 1), authorization_id=auth_id)
-            result = await self._step(act.VOID_AUTHORIZATION, request, act.PaymentResult, f"void {auth_id}")
-            self._record(
-                ev.AuthorizationVoided(
-                    at=workflow.now(), actor="gateway", authorization_id=auth_id, amount=result.amount
+            for auth_id in self._order.payment.open_authorizations():
+                n = 1 if auth_id == self._order.payment.authorization_id else auth_id
+                request = act.VoidRequest(idempotency_key=self._key("void", n), authorization_id=auth_id)
+                result = await self._step(act.VOID_AUTHORIZATION, request, act.PaymentResult, f"void {auth_id}")
+                self._record(
+                    ev.AuthorizationVoided(
+                        at=workflow.now(), actor="gateway", authorization_id=auth_id, amount=result.amount
+                    )
                 )
-            )
 
     # -- fulfilment: shipments, pickups, rejections, backorders ------------------------------
     async def _fulfil(self) -> None:
@@ -578,12 +778,15 @@ class OrderWorkflow:
         )
 
     def _work_pending(self) -> bool:
+        return self._fulfilled() or self._fulfilment_work_pending()
+
+    def _fulfilment_work_pending(self) -> bool:
+        """Something for `_work`: also after delivery, for a reship or an exchange's replacement."""
         now = workflow.now()
         return (
             bool(self._awaiting_capture())
             or bool(self._unreleased_rejections())
             or bool(self._expired_pickups(now))
-            or self._fulfilled()
             or self._reroute_requested
             or (bool(self._order.unallocated_lines()) and self._may_allocate(now))
         )
@@ -646,19 +849,19 @@ class OrderWorkflow:
         )
 
     async def _capture(self, fo: FulfillmentOrderState) -> None:
-        if fo.reship:  # sent at no charge: stock leaves, nothing is captured, a zero invoice closes it
+        amount, auth_id = self._order.charge_for(fo)
+        if amount <= 0:  # a reship, or a replacement the return pays for: stock leaves, a zero invoice closes it
             ship = act.ShipRequest(
                 order_id=self._order.order_id, location_id=fo.location_id, fulfillment_order_id=fo.id
             )
-            await self._step(act.SHIP_RESHIP, ship, int, f"ship {fo.id} (reship, no charge)")
+            why = "reship" if fo.reship else f"exchange {fo.exchange_id}, paid by its return"
+            await self._step(act.SHIP_RESHIP, ship, int, f"ship {fo.id} ({why}, no charge)")
             self._record(
                 ev.InvoiceIssued(
                     at=workflow.now(), invoice_id=f"INV-{fo.id}", fulfillment_order_id=fo.id, amount=Decimal(0)
                 )
             )
             return
-        amount = self._order.amount_of(fo.lines)
-        auth_id = self._order.payment.authorization_id
         assert auth_id is not None, "an accepted order is authorized"
         capture = act.CaptureRequest(
             idempotency_key=self._key("capture", fo.id), authorization_id=auth_id, amount=amount
@@ -671,7 +874,12 @@ class OrderWorkflow:
         now = workflow.now()
         self._record(
             ev.PaymentCaptured(
-                at=now, actor="gateway", transaction_id=result.transaction_id, fulfillment_order_id=fo.id, amount=amount
+                at=now,
+                actor="gateway",
+                transaction_id=result.transaction_id,
+                fulfillment_order_id=fo.id,
+                amount=amount,
+                authorization_id=auth_id,
             )
         )
         self._record(ev.InvoiceIssued(at=now, invoice_id=f"INV-{fo.id}", fulfillment_order_id=fo.id, amount=amount))
@@ -708,9 +916,11 @@ class OrderWorkflow:
             await self._settle_returns_until(grace, self._service_settled)
 
     def _service_settled(self) -> bool:
-        """No return waiting for its refund and no reship still on its way."""
-        return not any(r.status != "refunded" for r in self._order.returns) and not any(
-            fo.open or fo.status == "shipped" for fo in self._order.fulfillment_orders
+        """No return waiting for its refund and no reship or replacement still on its way."""
+        return (
+            all(r.status in ("refunded", "refund_failed") for r in self._order.returns)
+            and not any(fo.open or fo.status == "shipped" for fo in self._order.fulfillment_orders)
+            and not self._order.unallocated_lines()
         )
 
     async def _settle_returns_until(self, deadline: datetime, done: Callable[[], bool]) -> None:
@@ -722,7 +932,7 @@ class OrderWorkflow:
                 await workflow.wait_condition(
                     lambda: (
                         bool(self._received_returns())
-                        or bool(self._awaiting_capture())
+                        or self._fulfilment_work_pending()
                         or bool(self._unprojected)
                         or done()
                     ),
@@ -731,8 +941,8 @@ class OrderWorkflow:
                 )
             except TimeoutError:
                 return
-            for fo in self._awaiting_capture():  # a reship shipped during the window
-                await self._capture(fo)
+            if self._fulfilment_work_pending():  # a reship or a replacement shipped, or was rejected
+                await self._work()
             for rma_id in self._received_returns():
                 await self._settle_return(rma_id)
             await self._flush()
@@ -754,15 +964,29 @@ class OrderWorkflow:
                 location_id=rma.location_id,
                 lines=[SkuQuantity(sku=sku, quantity=n) for sku, n in sorted(resellable.items())],
             )
-            await self._step(
-                act.RESTOCK_RETURN, restock, int, f"restock {sum(resellable.values())} unit(s) at {rma.location_id}"
-            )
+            summary = f"restock {sum(resellable.values())} unit(s) at {rma.location_id}"
+            try:
+                await self._step(act.RESTOCK_RETURN, restock, int, summary)
+            except (ActivityError, ApplicationError) as err:  # the customer is refunded all the same
+                self._step_failed(f"{summary} for {rma.rma}", err)
         received = [SkuQuantity(sku=u.sku, quantity=u.quantity) for u in rma.received]
         async with self._money_lock:
             amount = min(self._order.amount_of(received), rma.refund_amount, self._order.refundable)
             parts = self._order.refund_parts(amount, {q.sku for q in received}) if amount > 0 else []
             if parts:
-                await self._refund(parts, f"refund:{rma.id}", f"refund {self._order.currency} {amount} for {rma.rma}")
+                try:
+                    await self._refund(
+                        parts, f"refund:{rma.id}", f"refund {self._order.currency} {amount} for {rma.rma}"
+                    )
+                except (ActivityError, ApplicationError) as err:
+                    cause = _application_error(err)
+                    reason = cause.message if cause else str(err)
+                    self._record(
+                        ev.RefundFailed(
+                            at=workflow.now(), actor="gateway", return_id=rma.id, amount=amount, reason=reason
+                        )
+                    )
+                    return
             self._record(
                 ev.RefundIssued(
                     at=workflow.now(),

