@@ -6,12 +6,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import httpx
 
-from starter.client import Line, OmsApiError, OmsClient, OmsUnreachable
+from starter.client import Line, OmsApiError, OmsClient, OmsUnreachable, Replacement
 
 if TYPE_CHECKING:
     from starter.settings import Settings
@@ -183,6 +184,22 @@ def _line(text: str) -> Line:
     return Line(sku, int(quantity))
 
 
+def _replacement(text: str) -> Replacement:
+    """`SKU:QTY` or `SKU:QTY@PRICE`."""
+    wanted, at, price = text.partition("@")
+    if at and not _is_decimal(price):
+        raise argparse.ArgumentTypeError(f"{text!r}: the price after @ is not a decimal amount")
+    line = _line(wanted)
+    return Replacement(line.sku, line.quantity, price if at else None)
+
+
+def _is_decimal(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite() and Decimal(text) >= 0
+    except InvalidOperation:
+        return False
+
+
 def _checkout_body(args: argparse.Namespace) -> dict[str, Any]:
     try:
         body: dict[str, Any] = json.loads(Path(args.file).read_text()) if args.file else dict(SAMPLE_ORDER)
@@ -215,6 +232,12 @@ def _order_cancel(args: argparse.Namespace, client: OmsClient) -> object:
 
 def _order_return(args: argparse.Namespace, client: OmsClient) -> object:
     return client.request_return(args.order_id, args.lines, args.reason, args.method, args.location)
+
+
+def _order_exchange(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.request_exchange(
+        args.order_id, args.lines, args.replacements, args.reason, args.method, args.location
+    )
 
 
 def _order_appease(args: argparse.Namespace, client: OmsClient) -> object:
@@ -295,6 +318,21 @@ def _add_order_commands(sub: SubParsers) -> None:
     ret.add_argument("--reason", required=True)
     ret.add_argument("--method", choices=["mail", "in_store"], default="mail")
     ret.add_argument("--location", help="the store an in_store return is brought to")
+    exchange = _api_command(order, "exchange", _order_exchange, "return delivered units for replacements sent now")
+    exchange.add_argument("order_id")
+    _add_lines(exchange, required=True)
+    exchange.add_argument(
+        "--for",
+        dest="replacements",
+        type=_replacement,
+        nargs="+",
+        action="extend",
+        required=True,
+        help="SKU:QTY or SKU:QTY@PRICE (a sku not on the order needs its price), repeatable",
+    )
+    exchange.add_argument("--reason", required=True)
+    exchange.add_argument("--method", choices=["mail", "in_store"], default="mail")
+    exchange.add_argument("--location", help="the store an in_store return is brought to")
     appease = _api_command(order, "appease", _order_appease, "refund part of what was captured (agent)")
     appease.add_argument("order_id")
     appease.add_argument("--amount", required=True, help="a decimal amount in the order's currency, e.g. 500")

@@ -19,6 +19,12 @@ class Line(NamedTuple):
     quantity: int
 
 
+class Replacement(NamedTuple):
+    sku: str
+    quantity: int
+    unit_price: str | None = None  # a decimal string; None keeps the price the sku was sold at
+
+
 class OmsClientError(Exception):
     """Anything that kept a request from getting a successful answer."""
 
@@ -79,6 +85,27 @@ class OmsClient:
     ) -> Json:
         body = _present({"lines": _lines(lines), "reason": reason, "method": method, "location_id": location_id})
         return self._json("POST", f"{_order(order_id)}/returns", json=body)
+
+    def request_exchange(
+        self,
+        order_id: str,
+        returned: Sequence[Line],
+        replacement: Sequence[Replacement],
+        reason: str,
+        method: str = "mail",
+        location_id: str | None = None,
+    ) -> Json:
+        wanted = [_present({"sku": r.sku, "quantity": r.quantity, "unit_price": r.unit_price}) for r in replacement]
+        body = _present(
+            {
+                "returned": _lines(returned),
+                "replacement": wanted,
+                "reason": reason,
+                "method": method,
+                "location_id": location_id,
+            }
+        )
+        return self._json("POST", f"{_order(order_id)}/exchanges", json=body)
 
     def grant_appeasement(self, order_id: str, amount: Decimal | str, reason: str) -> Json:
         # Money travels as a decimal string (API.md), never as a float that could round.

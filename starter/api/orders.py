@@ -29,6 +29,7 @@ from workflows.messages import (
     APPEASEMENT_UPDATE,
     CANCEL_UPDATE,
     CHECKOUT_UPDATE,
+    EXCHANGE_UPDATE,
     ORDER_WORKFLOW,
     RETURN_UPDATE,
     AppeasementRequest,
@@ -36,8 +37,11 @@ from workflows.messages import (
     CancelRequest,
     CancelResult,
     CheckoutResult,
+    ExchangeRequest,
+    ExchangeResult,
     OrderInput,
     OrderOutcome,
+    ReplacementLine,
     ReturnRequest,
     ReturnResult,
     workflow_id_for,
@@ -211,6 +215,71 @@ async def request_return(
         lines=body.lines, reason=body.reason, method=body.method, location_id=body.location_id, actor=who.actor
     )
     return await order_update(svc, who, order_id, RETURN_UPDATE, request, ReturnResult)
+
+
+class ReplacementBody(BaseModel):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(gt=0, le=10_000)
+    unit_price: Decimal | None = Field(
+        default=None, ge=0, max_digits=14, description="needed for a sku not on the order; others keep their price"
+    )
+
+
+class ExchangeBody(BaseModel):
+    returned: list[SkuQuantity] = Field(min_length=1, max_length=200, description="delivered units sent back")
+    replacement: list[ReplacementBody] = Field(min_length=1, max_length=200, description="units sent in their place")
+    reason: str = Field(min_length=1, max_length=500)
+    method: Literal["mail", "in_store"] = "mail"
+    location_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("returned")
+    @classmethod
+    def _unique_returned(cls, lines: list[SkuQuantity]) -> list[SkuQuantity]:
+        return ReturnBody._unique_skus(lines)
+
+    @field_validator("replacement")
+    @classmethod
+    def _unique_replacement(cls, lines: list[ReplacementBody]) -> list[ReplacementBody]:
+        if len({line.sku for line in lines}) != len(lines):
+            raise ValueError("each replacement sku may appear on one line only; add up the quantities")
+        return lines
+
+    @model_validator(mode="after")
+    def _in_store_needs_location(self) -> Self:
+        if self.method == "in_store" and not self.location_id:
+            raise ValueError("method 'in_store' needs location_id, the store the units are brought to")
+        return self
+
+
+@router.post(
+    "/{order_id}/exchanges",
+    status_code=201,
+    responses={
+        404: {"description": "no such order (or, to a customer, not theirs)"},
+        409: {"description": "refused, with the reason (return refused, out of stock, difference declined)"},
+    },
+)
+async def request_exchange(
+    order_id: str, body: ExchangeBody, svc: Svc, who: Principal = require("agent", "customer")
+) -> ExchangeResult:
+    """Return delivered units and send replacements at once. The returned units pay for the replacements; a
+    dearer replacement charges the difference as it ships, a cheaper one refunds it once the return is received."""
+    summary = summary_or_404(svc, who, order_id)
+    replacement = []
+    for line in body.replacement:
+        price = None if line.unit_price is None else quantize(line.unit_price, summary.currency)
+        if price != line.unit_price:
+            raise HTTPException(422, f"unit_price {line.unit_price} has more decimals than {summary.currency} allows")
+        replacement.append(ReplacementLine(sku=line.sku, quantity=line.quantity, unit_price=price))
+    request = ExchangeRequest(
+        returned=body.returned,
+        replacement=replacement,
+        reason=body.reason,
+        method=body.method,
+        location_id=body.location_id,
+        actor=who.actor,
+    )
+    return await _run_update(svc, order_id, EXCHANGE_UPDATE, request, ExchangeResult)
 
 
 class AppeasementBody(BaseModel):

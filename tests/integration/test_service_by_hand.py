@@ -437,6 +437,65 @@ def test_a_returned_unit_is_refunded_once_even_when_its_receipt_is_reported_twic
     assert summary["payment"]["refunded"] == "4000"
 
 
+def test_an_exchange_for_a_dearer_sku_charges_the_difference_once_it_ships(
+    storefront: httpx.Client, agent: httpx.Client, partner: httpx.Client, operator: httpx.Client
+) -> None:
+    # given a delivered order of one small unit, and a larger one in stock at the same warehouse
+    small, large = new_sku("EXS"), new_sku("EXL")
+    receive(operator, "DC-TOKYO", small, 1)
+    receive(operator, "DC-TOKYO", large, 2)
+    body = order_of(small, 1, 4000)
+    place(storefront, body)
+    order_id = body["order_id"]
+    ship_and_deliver_all(partner, agent, order_id)
+
+    # when the customer's agent exchanges it for the large one at 5500, and an exchange beyond it is refused
+    wanted = {
+        "returned": [{"sku": small, "quantity": 1}],
+        "replacement": [{"sku": large, "quantity": 1, "unit_price": "5500"}],
+        "reason": "too small",
+    }
+    too_many = agent.post(
+        f"/v1/orders/{order_id}/exchanges", json={**wanted, "returned": [{"sku": small, "quantity": 2}]}
+    )
+    assert too_many.status_code == 409 and "only 1 of 1 delivered" in too_many.json()["detail"]
+    asked = agent.post(f"/v1/orders/{order_id}/exchanges", json=wanted)
+    assert asked.status_code == 201, asked.text
+    exchange = asked.json()
+
+    # then the 1500 difference is authorized on its own, and the replacement is reserved at once
+    assert Decimal(exchange["difference"]) == 1500 and exchange["label"]
+    assert amounts(transactions(agent, order_id, "authorize")) == [Decimal(1500), Decimal(4000)]
+    assert availability(agent, large)["at"] == {"DC-TOKYO": 1}
+
+    # when the replacement ships and is delivered, and the small unit arrives back resellable
+    [replacement_fo] = exchange["fulfillment_order_ids"]
+    deliver(partner, agent, order_id, replacement_fo, ship(partner, agent, order_id, replacement_fo))
+    received = {
+        "return_id": exchange["return_id"],
+        "event": "received",
+        "lines": [{"sku": small, "quantity": 1, "condition": "resellable"}],
+    }
+    assert partner.post("/v1/webhooks/returns", json=received).status_code == 202
+
+    # then the difference was captured once against its own authorization, nothing refunded,
+    settled = wait_for_order(
+        agent,
+        order_id,
+        lambda s: s["returns"] and s["returns"][0]["status"] == "refunded",
+        "the exchange's return settled",
+    )
+    captures = transactions(agent, order_id, "capture")
+    assert amounts(captures) == [Decimal(1500), Decimal(4000)]
+    assert not transactions(agent, order_id, "refund")
+    assert settled["payment"]["captured"] == "5500" and settled["payment"]["refunded"] == "0"
+    # and the small unit is back on sale, the large one shipped
+    assert availability(agent, small)["at"] == {"DC-TOKYO": 1}
+    assert availability(agent, large)["at"] == {"DC-TOKYO": 1}
+    lines = {line["sku"]: line for line in settled["lines"]}
+    assert (lines[small]["returned"], lines[large]["delivered"]) == (1, 1)
+
+
 def test_returns_and_appeasements_above_what_is_left_are_refused(
     storefront: httpx.Client, agent: httpx.Client, partner: httpx.Client, operator: httpx.Client
 ) -> None:

@@ -290,3 +290,38 @@ def test_reship_sends_the_lost_units(api: FakeApi) -> None:
     # then the line and reason reach the reship route
     assert (api.only.method, api.only.url.path) == ("POST", "/v1/orders/W-1/reships")
     assert sent_json(api.only) == {"lines": [{"sku": "LEGO-1", "quantity": 1}], "reason": "lost in transit"}
+
+
+def test_exchange_sends_the_returned_units_and_their_replacements(api: FakeApi) -> None:
+    # when an agent exchanges one small tin for a large one at its price, and a LEGO set for another
+    code = oms(
+        api,
+        "order",
+        "exchange",
+        "W-1",
+        "--line",
+        "TEA-1:1",
+        "LEGO-1:1",
+        "--for",
+        "TEA-2:1@3000",
+        "LEGO-1:1",
+        "--reason",
+        "size",
+    )
+    # then both lists reach the exchange route, the price only where given
+    assert code == 0
+    assert (api.only.method, api.only.url.path) == ("POST", "/v1/orders/W-1/exchanges")
+    assert sent_json(api.only) == {
+        "returned": [{"sku": "TEA-1", "quantity": 1}, {"sku": "LEGO-1", "quantity": 1}],
+        "replacement": [{"sku": "TEA-2", "quantity": 1, "unit_price": "3000"}, {"sku": "LEGO-1", "quantity": 1}],
+        "reason": "size",
+        "method": "mail",
+    }
+
+
+def test_exchange_refuses_a_price_that_is_not_a_number(api: FakeApi) -> None:
+    # when the replacement's price is mistyped
+    with pytest.raises(SystemExit) as exit:
+        oms(api, "order", "exchange", "W-1", "--line", "TEA-1:1", "--for", "TEA-2:1@abc", "--reason", "size")
+    # then the command stops before calling the API
+    assert exit.value.code == 2 and api.requests == []
