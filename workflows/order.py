@@ -528,6 +528,8 @@ class OrderWorkflow:
         """A step failed for good: give back what the order holds, stop what has not shipped and void what
         is left of the authorization, each once (keyed), logging and going on past a compensation that fails.
         Money already captured stays captured: it paid for goods that left."""
+        # updates waiting on the lifecycle (a review, an address change) answer with the outcome below
+        self._review_done, self._reroute_requested = True, False
         cause = _application_error(failure)
         self._refusal = f"the order could not go on: {cause.message if cause else failure}"
         workflow.logger.error("Step failed; compensating", extra={"failure": self._refusal})

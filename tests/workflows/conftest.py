@@ -54,6 +54,7 @@ class FakePartners:
 
     decline: bool = False
     fail_step: str | None = None  # this step fails for good (a non-retryable error), to test compensation
+    also_failing: set[str] = field(default_factory=set)  # more steps that fail for good: compensations too
     in_stock: bool = True
     flaky_authorizations: int = 0
     # available units per location and sku, nearest location first
@@ -188,7 +189,7 @@ class FakePartners:
         ]
 
     def _fail_if(self, step: str) -> None:
-        if self.fail_step == step:
+        if self.fail_step == step or step in self.also_failing:
             raise ApplicationError(f"{step} refused for good", type="StepFailed", non_retryable=True)
 
     def route(self, req: act.AllocateRequest) -> act.AllocateResult:
