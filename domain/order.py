@@ -366,7 +366,7 @@ class Order(BaseModel):
         if fo.status != "released":
             raise InvariantViolation(f"{fo_id} is {fo.status}; only a released one can be {status}")
         fo.status = status
-        for q in fo.lines:
+        for q in fo.lines if not fo.reship else []:  # a reship's units were never the order's allocation
             self.line(q.sku).allocated -= q.quantity
         self._derive_shipping_status()
 

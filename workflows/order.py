@@ -813,8 +813,11 @@ class OrderWorkflow:
         rerouting = False
         for fo in self._unreleased_rejections():
             self._released_rejections.add(fo.id)
-            rerouting = True
             await self._release_fulfillment_order(fo, "rejected", f"release {fo.id}, rejected at {fo.location_id}")
+            if fo.reship or fo.exchange_id is not None:
+                await self._send_again(fo)
+            else:
+                rerouting = True
         now = workflow.now()
         for fo in self._expired_pickups(now):
             await self._cancel_by_system(
@@ -826,6 +829,24 @@ class OrderWorkflow:
         self._reroute_requested = False
         if self._nothing_left_to_capture():
             await self._void_authorization()  # what canceled lines left authorized is released
+
+    async def _send_again(self, fo: FulfillmentOrderState) -> None:
+        """A reship or an exchange's replacement the location rejected goes out again from elsewhere, still at
+        no charge or still paid by its return; what nobody can send is canceled (an exchange's) or left to an agent."""
+        async with self._allocation_lock:
+            allocation = await self._allocate(fo.lines)
+            reason = f"sent again: {fo.id} was rejected at {fo.location_id}"
+            reship = ReshipRequest(lines=fo.lines, reason=reason, actor="system") if fo.reship else None
+            self._place(allocation, reship=reship, exchange_id=fo.exchange_id)
+            if not allocation.unfilled:
+                return
+            what = ", ".join(f"{q.quantity} x {q.sku}" for q in allocation.unfilled)
+            if fo.reship:
+                self._record(
+                    ev.StepFailed(at=workflow.now(), step=f"send {what} again", reason=f"{reason}; no location can")
+                )
+            else:
+                await self._cancel_by_system(allocation.unfilled, f"no location can send {what} again")
 
     async def _route_unallocated(self, now: datetime) -> None:
         """Route what no fulfillment order holds, or cancel it once the backorder limit has come."""

@@ -5,6 +5,7 @@ import os
 import shutil
 import sys
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -70,6 +71,12 @@ class FakePartners:
     captured_from: dict[str, Decimal] = field(default_factory=dict)
     voided_from: dict[str, Decimal] = field(default_factory=dict)
     refunded: Decimal = Decimal(0)
+    # the inventory's books: units held and shipped per fulfillment order, restocked per sku
+    reserved: dict[str, Counter[str]] = field(default_factory=dict)
+    shipped: dict[str, Counter[str]] = field(default_factory=dict)
+    located: dict[str, str] = field(default_factory=dict)
+    restocked: Counter[str] = field(default_factory=Counter)
+    release_keys: set[str] = field(default_factory=set)
     # a call named here waits for its event before it answers: a slow partner, for races with messages
     held: dict[str, asyncio.Event] = field(default_factory=dict)
 
@@ -122,19 +129,26 @@ class FakePartners:
             self.calls.append(("allocate", req))
             self._fail_if("allocate")
             await self._answer_when_released("allocate")
-            return self.route(req)
+            answer = self.route(req)
+            for fo in answer.fulfillment_orders:
+                self.located[fo.fulfillment_order_id] = fo.location_id
+                self.reserved.setdefault(fo.fulfillment_order_id, Counter()).update(
+                    {q.sku: q.quantity for q in fo.lines}
+                )
+            return answer
 
         @activity.defn(name=act.RELEASE_INVENTORY)
         async def release(req: act.ReleaseRequest) -> int:
             self.calls.append(("release", req))
             self._fail_if("release")
-            return 1
+            return self._release(req)
 
         @activity.defn(name=act.SETTLE_SHIPMENT)
         async def settle(req: act.SettleRequest) -> act.PaymentResult:
             self.calls.append(("settle", req))
             self._fail_if("settle")
             await self._answer_when_released("settle")
+            self._ship(req.fulfillment_order_id)
             self.captured += req.capture.amount
             auth_id = req.capture.authorization_id
             self.captured_from[auth_id] = self.captured_from.get(auth_id, Decimal(0)) + req.capture.amount
@@ -155,6 +169,7 @@ class FakePartners:
         async def restock(req: act.RestockRequest) -> int:
             self.calls.append(("restock", req))
             self._fail_if("restock")
+            self.restocked.update({q.sku: q.quantity for q in req.lines})
             return sum(q.quantity for q in req.lines)
 
         @activity.defn(name=act.CANCEL_FULFILLMENT)
@@ -166,7 +181,7 @@ class FakePartners:
         @activity.defn(name=act.SHIP_RESHIP)
         async def ship_reship(req: act.ShipRequest) -> int:
             self.calls.append(("ship_reship", req))
-            return 1
+            return self._ship(req.fulfillment_order_id)
 
         @activity.defn(name=act.HAND_OFF_FULFILLMENT)
         async def hand_off(req: act.HandOffRequest) -> int:
@@ -187,6 +202,32 @@ class FakePartners:
             hand_off,
             ship_reship,
         ]
+
+    def _release(self, req: act.ReleaseRequest) -> int:
+        """Like the inventory: keyed releases happen once; scoped to a fulfillment order or location if named."""
+        if req.key is not None:
+            if req.key in self.release_keys:
+                return 0
+            self.release_keys.add(req.key)
+        wanted = None if req.lines is None else Counter({q.sku: q.quantity for q in req.lines})
+        released = 0
+        for fo_id, held in sorted(self.reserved.items()):
+            if req.fulfillment_order_id not in (None, fo_id) or req.location_id not in (None, self.located[fo_id]):
+                continue
+            for sku, n in sorted(held.items()):
+                take = n if wanted is None else min(n, wanted[sku])
+                held[sku] -= take
+                released += take
+                if wanted is not None:
+                    wanted[sku] -= take
+        return released
+
+    def _ship(self, fo_id: str | None) -> int:
+        assert fo_id is not None, "shipments name their fulfillment order"
+        held = self.reserved.get(fo_id, Counter())
+        self.shipped.setdefault(fo_id, Counter()).update(+held)
+        self.reserved[fo_id] = Counter()
+        return sum(held.values())
 
     def _fail_if(self, step: str) -> None:
         if self.fail_step == step or step in self.also_failing:

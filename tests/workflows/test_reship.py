@@ -3,8 +3,17 @@
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from activities import contracts as act
 from domain.models import SkuQuantity
-from tests.workflows.conftest import Harness, final_order, recorded, ship_and_deliver, start
+from tests.workflows.conftest import (
+    Harness,
+    final_order,
+    recorded,
+    ship_and_deliver,
+    start,
+    wait_until,
+    warehouse,
+)
 from workflows.messages import RESHIP_UPDATE, ActionResult, ReshipRequest
 
 
@@ -48,3 +57,27 @@ async def test_a_reship_beyond_what_was_delivered_is_refused(harness: Harness) -
     assert "only 0 delivered unit(s) can be reshipped" in str(refused.value.cause)
     await ship_and_deliver(handle, first.fulfillment_order_ids[0])
     assert (await handle.result()).status == "completed"
+
+
+async def test_a_reship_its_location_rejects_goes_out_again_from_another_still_free(harness: Harness) -> None:
+    # given a delivered order, and a reship released to Tokyo while Osaka has stock too
+    harness.partners.stock = {"DC-TOKYO": {"LEGO-76419": 5}, "DC-OSAKA": {"LEGO-76419": 5}}
+    handle, answer = await start(harness)
+    await ship_and_deliver(handle, answer.fulfillment_order_ids[0])
+    lost = ReshipRequest(lines=[SkuQuantity(sku="LEGO-76419", quantity=1)], reason="lost", actor="agent:A-1")
+    first = (await handle.execute_update(RESHIP_UPDATE, lost, result_type=ActionResult)).fulfillment_order_ids[0]
+
+    # when Tokyo rejects the reship
+    await warehouse(handle, first, "rejected", "damaged in the warehouse")
+
+    # then its hold is released and a new reship goes to Osaka, with the order's own counts untouched
+    order = await wait_until(handle, lambda o: len(o.fulfillment_orders) == 3, "the reship sent again")
+    again = order.fulfillment_orders[-1]
+    assert (again.reship, again.location_id, again.status) == (True, "DC-OSAKA", "released")
+    line = order.line("LEGO-76419")
+    assert (line.ordered, line.allocated, line.delivered) == (1, 1, 1)
+    assert [r.fulfillment_order_id for r in harness.partners.of("release", act.ReleaseRequest)] == [first]
+    # and it ships free and the order completes
+    await ship_and_deliver(handle, again.id)
+    assert (await handle.result()).status == "completed"
+    assert harness.partners.names().count("settle") == 1
