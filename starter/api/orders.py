@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, Self, TypeVar
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
@@ -49,6 +49,7 @@ from workflows.messages import (
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 T = TypeVar("T")
+L = TypeVar("L", SkuQuantity, "ReplacementBody")
 log = structlog.get_logger()
 
 # How a checkout answer reaches the storefront: accepted orders 201, refusals their own codes.
@@ -175,28 +176,31 @@ async def _run_update(svc: Services, order_id: str, name: str, request: BaseMode
         raise
 
 
-class ReturnBody(BaseModel):
-    lines: list[SkuQuantity] = Field(min_length=1, max_length=200)
+def _unique_skus(lines: list[L]) -> list[L]:
+    # Two lines of one SKU would be checked against "delivered" one at a time and could overdraw it.
+    if len({line.sku for line in lines}) != len(lines):
+        raise ValueError("each sku may appear on one line only; add up the quantities")
+    return lines
+
+
+class _SendsUnitsBack(BaseModel):
+    """How returned units come back: by mail, or dropped off at a store."""
+
     reason: str = Field(min_length=1, max_length=500)
     method: Literal["mail", "in_store"] = "mail"
     location_id: str | None = Field(
         default=None, min_length=1, max_length=64, description="the store a return in_store is dropped off at"
     )
 
-    @field_validator("lines")
-    @classmethod
-    def _unique_skus(cls, lines: list[SkuQuantity]) -> list[SkuQuantity]:
-        # Two lines of one SKU would be checked against "delivered" one at a time and could overdraw it.
-        skus = [line.sku for line in lines]
-        if len(set(skus)) != len(skus):
-            raise ValueError("each sku may appear on one line only; add up the quantities")
-        return lines
-
     @model_validator(mode="after")
     def _in_store_needs_location(self) -> Self:
         if self.method == "in_store" and not self.location_id:
             raise ValueError("method 'in_store' needs location_id, the store the units are brought to")
         return self
+
+
+class ReturnBody(_SendsUnitsBack):
+    lines: Annotated[list[SkuQuantity], AfterValidator(_unique_skus)] = Field(min_length=1, max_length=200)
 
 
 @router.post(
@@ -225,30 +229,13 @@ class ReplacementBody(BaseModel):
     )
 
 
-class ExchangeBody(BaseModel):
-    returned: list[SkuQuantity] = Field(min_length=1, max_length=200, description="delivered units sent back")
-    replacement: list[ReplacementBody] = Field(min_length=1, max_length=200, description="units sent in their place")
-    reason: str = Field(min_length=1, max_length=500)
-    method: Literal["mail", "in_store"] = "mail"
-    location_id: str | None = Field(default=None, min_length=1, max_length=64)
-
-    @field_validator("returned")
-    @classmethod
-    def _unique_returned(cls, lines: list[SkuQuantity]) -> list[SkuQuantity]:
-        return ReturnBody._unique_skus(lines)
-
-    @field_validator("replacement")
-    @classmethod
-    def _unique_replacement(cls, lines: list[ReplacementBody]) -> list[ReplacementBody]:
-        if len({line.sku for line in lines}) != len(lines):
-            raise ValueError("each replacement sku may appear on one line only; add up the quantities")
-        return lines
-
-    @model_validator(mode="after")
-    def _in_store_needs_location(self) -> Self:
-        if self.method == "in_store" and not self.location_id:
-            raise ValueError("method 'in_store' needs location_id, the store the units are brought to")
-        return self
+class ExchangeBody(_SendsUnitsBack):
+    returned: Annotated[list[SkuQuantity], AfterValidator(_unique_skus)] = Field(
+        min_length=1, max_length=200, description="delivered units sent back"
+    )
+    replacement: Annotated[list[ReplacementBody], AfterValidator(_unique_skus)] = Field(
+        min_length=1, max_length=200, description="units sent in their place"
+    )
 
 
 @router.post(
