@@ -764,11 +764,13 @@ class OrderWorkflow:
             # on timeout a backorder limit or a pickup deadline has come: _work handles it
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: self._work_pending() or bool(self._unprojected),
+                    lambda: self._work_pending() or bool(self._unprojected) or bool(self._received_returns()),
                     timeout=self._next_deadline(),
                     timeout_summary="backorder limit or pickup deadline",
                 )
             await self._work()
+            for rma_id in self._received_returns():  # a unit delivered early came back before the rest shipped
+                await self._settle_return(rma_id)
             await self._flush()
 
     def _fulfilled(self) -> bool:

@@ -393,3 +393,19 @@ async def test_a_cancel_waits_for_an_allocation_in_flight(harness: Harness) -> N
     assert (await asyncio.wait_for(handle.result(), 20)).status == "completed"
     assert [s.capture.amount for s in harness.partners.of("settle", act.SettleRequest)] == [LEGO_PRICE]
     assert f1 in {fo.id for fo in order.fulfillment_orders}
+
+
+async def test_a_unit_returned_before_the_rest_ships_is_refunded_when_it_arrives(harness: Harness) -> None:
+    # given an order split in two, the LEGO set delivered and paid, the tea still at its location
+    harness.partners.stock = {"DC-TOKYO": {LEGO: 1}, "DC-OSAKA": {TEA: 1}}
+    handle, answer = await start(harness, lines=lines(lego=1, tea=1))
+    lego_fo, tea_fo = answer.fulfillment_order_ids
+    await ship_and_deliver(handle, lego_fo)
+    await wait_until(handle, lambda o: o.fulfillment_order(lego_fo).invoice_id is not None, "the set captured")
+    # when the set is returned and arrives back
+    returned = await request_return(handle, *units(lego=1))
+    await receive(handle, returned.return_id, (LEGO, 1, "resellable"))
+    # then it is restocked and refunded at once, while the tea is still to ship
+    order = await wait_until(handle, lambda o: o.returns[0].status == "refunded", "the early return refunded")
+    assert order.fulfillment_order(tea_fo).status == "released"
+    assert order.payment.refunded == LEGO_PRICE and harness.partners.refunded == LEGO_PRICE
