@@ -105,6 +105,7 @@ class OrderWorkflow:
         self._reroute_requested = False  # withdrawn fulfillment orders wait for the main loop to route them
         self._review_done = False
         self._numbers_skipped = 0  # fulfillment order numbers of exchanges undone: never given out again
+        self._exchanges_tried = 0
 
     # -- storefront -------------------------------------------------------------------------
     @workflow.update(name=CHECKOUT_UPDATE)
@@ -321,7 +322,9 @@ class OrderWorkflow:
             if refusal is not None:  # what the validator saw changed while another action finished
                 raise ApplicationError(refusal, type="ExchangeRefused", non_retryable=True)
             replacement = self._replacement_lines(request)
-            exchange_id = exchange_id_for(self._order.order_id, len(self._order.exchanges) + 1)
+            # numbered by attempt: an undone exchange's id (and its payment keys) is never reused
+            self._exchanges_tried += 1
+            exchange_id = exchange_id_for(self._order.order_id, self._exchanges_tried)
             credit = min(self._order.amount_of(request.returned), self._refundable_unreserved())
             difference = self._order.replacement_value(replacement) - credit
             auth_id = await self._authorize_difference(exchange_id, difference) if difference > 0 else None
@@ -405,8 +408,7 @@ class OrderWorkflow:
             summary = f"authorize {placed.currency} {amount}, the difference of exchange {exchange_id}"
             result = await self._step(act.AUTHORIZE_PAYMENT, request, act.PaymentResult, summary)
         except (ActivityError, ApplicationError) as err:
-            cause = _application_error(err)
-            reason = cause.message if cause else str(err)
+            reason = _failure_reason(err)
             raise ApplicationError(
                 f"the difference of {amount} could not be authorized: {reason}", type="ExchangeRefused"
             ) from err
@@ -436,8 +438,7 @@ class OrderWorkflow:
             await self._step(act.HAND_OFF_FULFILLMENT, hand_off, int, summary)
             return allocation
         except (ActivityError, ApplicationError) as failure:
-            cause = _application_error(failure)
-            reason = cause.message if cause else str(failure)
+            reason = _failure_reason(failure)
             fos = allocation.fulfillment_orders if allocation else []
             self._numbers_skipped += len(fos)
             await self._undo_exchange(exchange_id, fos, handed_over, auth_id)
@@ -475,8 +476,7 @@ class OrderWorkflow:
             try:
                 await self._refund(parts, f"appeasement:{n}", summary)
             except (ActivityError, ApplicationError) as err:
-                cause = _application_error(err)
-                reason = f"the gateway refused the refund: {cause.message if cause else err}"
+                reason = f"the gateway refused the refund: {_failure_reason(err)}"
                 raise ApplicationError(reason, type="AppeasementRefused", non_retryable=True) from err
             self._record(
                 ev.AppeasementGranted(
@@ -530,8 +530,7 @@ class OrderWorkflow:
         Money already captured stays captured: it paid for goods that left."""
         # updates waiting on the lifecycle (a review, an address change) answer with the outcome below
         self._review_done, self._reroute_requested = True, False
-        cause = _application_error(failure)
-        self._refusal = f"the order could not go on: {cause.message if cause else failure}"
+        self._refusal = f"the order could not go on: {_failure_reason(failure)}"
         workflow.logger.error("Step failed; compensating", extra={"failure": self._refusal})
         open_fos = [fo for fo in self._order.fulfillment_orders if fo.open]
         release = act.ReleaseRequest(order_id=self._order.order_id, key=None)  # a full release is idempotent
@@ -558,8 +557,7 @@ class OrderWorkflow:
                 self._step_failed(summary, err)
 
     def _step_failed(self, step: str, err: Exception) -> None:
-        cause = _application_error(err)
-        reason = cause.message if cause else str(err)
+        reason = _failure_reason(err)
         workflow.logger.error("Step failed for good; going on", extra={"step": step, "error": reason})
         self._record(ev.StepFailed(at=workflow.now(), step=step, reason=reason))
 
@@ -1004,8 +1002,7 @@ class OrderWorkflow:
                         parts, f"refund:{rma.id}", f"refund {self._order.currency} {amount} for {rma.rma}"
                     )
                 except (ActivityError, ApplicationError) as err:
-                    cause = _application_error(err)
-                    reason = cause.message if cause else str(err)
+                    reason = _failure_reason(err)
                     self._record(
                         ev.RefundFailed(
                             at=workflow.now(), actor="gateway", return_id=rma.id, amount=amount, reason=reason
@@ -1152,6 +1149,12 @@ def _holdings(order: Order) -> dict[str, tuple[str, Counter[str]]]:
         if fo.open:
             held[fo.id] = (fo.location_id, Counter({q.sku: q.quantity for q in fo.lines}))
     return held
+
+
+def _failure_reason(err: Exception) -> str:
+    """What a person reads of a step's failure: the partner's own message when it gave one."""
+    cause = _application_error(err)
+    return cause.message if cause else str(err)
 
 
 def _application_error(err: Exception) -> ApplicationError | None:

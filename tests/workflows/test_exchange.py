@@ -156,6 +156,10 @@ async def test_a_hand_off_failing_for_good_releases_stops_and_voids_each_once(ha
     harness.partners.fail_step = None
     again = await exchange(handle, swap(units(tea=1), (TEA_LARGE, 1, Decimal(3000))))
     assert again.fulfillment_order_ids == [f"{order_id}-F3"]
+    # and a fresh exchange id, so its difference is authorized anew rather than the voided one replayed
+    assert again.exchange_id == f"{order_id}-X2"
+    keys = [a.idempotency_key for a in harness.partners.of("authorize", act.AuthorizeRequest)]
+    assert len(set(keys)) == len(keys) == 3
 
 
 async def test_an_exchange_is_refused_beyond_what_was_delivered_or_at_another_price(harness: Harness) -> None:
