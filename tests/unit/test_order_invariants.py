@@ -66,6 +66,8 @@ class OrderLifecycle(RuleBasedStateMachine):
         self.applied = 2
         self.fo_numbers = 0
         self.return_numbers = 0
+        self.exchange_numbers = 0
+        self.ordered = Counter(ORDERED)  # exchanges add replacement units
         self.captured = Decimal(0)  # tallied here from the events applied, not read from the aggregate
         self.refunded = Decimal(0)
         self.voided = Decimal(0)
@@ -114,13 +116,7 @@ class OrderLifecycle(RuleBasedStateMachine):
         open_lines = self.order.unallocated_lines()
         picked = data.draw(st.lists(st.sampled_from(open_lines), min_size=1, unique=True), label="lines")
         lines = [SkuQuantity(sku=q.sku, quantity=data.draw(st.integers(1, q.quantity))) for q in picked]
-        self.fo_numbers += 1
-        fo_id = f"P-1-F{self.fo_numbers}"
-        at = self.now()
-        self.apply(
-            ev.InventoryReserved(at=at, location_id=location, lines=lines),
-            ev.FulfillmentOrderCreated(at=at, fulfillment_order_id=fo_id, location_id=location, lines=lines),
-        )
+        self.place(lines, location)
 
     @precondition(lambda self: bool(self.order.unallocated_lines()) and not self.order.is_final)
     @rule(days=st.integers(1, 30))
@@ -129,10 +125,24 @@ class OrderLifecycle(RuleBasedStateMachine):
         self.apply(ev.LinesBackordered(at=self.now(), lines=self.order.unallocated_lines(), until=until))
 
     @precondition(lambda self: bool(self.fos("released")))
-    @rule(data=st.data())
-    def reject(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), location=st.sampled_from(LOCATIONS))
+    def reject(self, data: st.DataObject, location: str) -> None:
+        """A rejected replacement of an exchange goes out again at once, still an exchange's (as the workflow does)."""
         fo = data.draw(st.sampled_from(self.fos("released")))
         self.apply(ev.FulfillmentOrderRejected(at=self.now(), fulfillment_order_id=fo.id, reason="no stock"))
+        if fo.exchange_id is not None:
+            self.place(fo.lines, location, exchange_id=fo.exchange_id)
+
+    def place(self, lines: list[SkuQuantity], location: str, exchange_id: str | None = None) -> None:
+        self.fo_numbers += 1
+        fo_id = f"P-1-F{self.fo_numbers}"
+        at = self.now()
+        self.apply(
+            ev.InventoryReserved(at=at, location_id=location, lines=lines),
+            ev.FulfillmentOrderCreated(
+                at=at, fulfillment_order_id=fo_id, location_id=location, lines=lines, exchange_id=exchange_id
+            ),
+        )
 
     @precondition(lambda self: bool(self.fos("released")))
     @rule(data=st.data())
@@ -163,12 +173,19 @@ class OrderLifecycle(RuleBasedStateMachine):
     @rule(data=st.data())
     def capture(self, data: st.DataObject) -> None:
         fo = data.draw(st.sampled_from(self.uncaptured_shipments()))
-        amount = self.order.amount_of(fo.lines)
+        amount, auth_id = self.order.charge_for(fo)
         at = self.now()
-        self.apply(
-            ev.PaymentCaptured(at=at, transaction_id=f"cap-{fo.id}", fulfillment_order_id=fo.id, amount=amount),
-            ev.InvoiceIssued(at=at, invoice_id=f"INV-{fo.id}", fulfillment_order_id=fo.id, amount=amount),
-        )
+        if amount > 0:  # an exchange's replacement the return pays for in full is shipped without a capture
+            self.apply(
+                ev.PaymentCaptured(
+                    at=at,
+                    transaction_id=f"cap-{fo.id}",
+                    fulfillment_order_id=fo.id,
+                    amount=amount,
+                    authorization_id=auth_id,
+                )
+            )
+        self.apply(ev.InvoiceIssued(at=at, invoice_id=f"INV-{fo.id}", fulfillment_order_id=fo.id, amount=amount))
 
     @precondition(lambda self: self.order.cancel_refusal(None) is None)
     @rule(data=st.data(), everything=st.integers(0, 3))
@@ -191,9 +208,49 @@ class OrderLifecycle(RuleBasedStateMachine):
         self.return_numbers += 1
         self.apply(self.return_requested(lines))
 
-    def return_requested(self, lines: list[SkuQuantity]) -> ev.ReturnRequested:
+    def exchangeable(self) -> list[str]:
+        return [line.sku for line in self.order.lines if self.order.returnable(line.sku) > 0]
+
+    @precondition(lambda self: bool(self.exchangeable()))
+    @rule(data=st.data(), kind=st.sampled_from(["same", "dearer", "cheaper"]), location=st.sampled_from(LOCATIONS))
+    def exchange(self, data: st.DataObject, kind: str, location: str) -> None:
+        """One delivered unit for another: the same sku, or a variant dearer or cheaper, as the workflow records it."""
+        sku = data.draw(st.sampled_from(self.exchangeable()))
+        back = [SkuQuantity(sku=sku, quantity=1)]
+        price = self.order.line(sku).unit_price + {"same": 0, "dearer": 500, "cheaper": -500}[kind]
+        replacement = [ev.ExchangeLine(sku=sku if kind == "same" else f"{sku}-{kind}", quantity=1, unit_price=price)]
+        if self.order.replacement_refusal(replacement) is not None:
+            return  # a variant bought earlier at another price: the workflow refuses it too
+        owed = sum((r.refund_amount for r in self.order.returns if r.status != "refunded"), Decimal(0))
+        credit = min(self.order.amount_of(back), max(self.order.refundable - owed, Decimal(0)))
+        difference = price - credit
+        self.return_numbers += 1
+        self.exchange_numbers += 1
+        n = self.exchange_numbers
+        auth_id = f"auth_x{n}" if difference > 0 else None
+        at = self.now()
+        self.apply(self.return_requested(back, refund=max(-difference, Decimal(0))))
+        if auth_id is not None:
+            self.apply(ev.PaymentAuthorized(at=at, authorization_id=auth_id, amount=difference))
+        self.apply(
+            ev.ExchangeRequested(
+                at=at,
+                exchange_id=f"P-1-X{n}",
+                return_id=f"P-1-R{self.return_numbers}",
+                lines=replacement,
+                credit=min(credit, price),
+                difference=difference,
+                authorization_id=auth_id,
+                reason="size",
+            )
+        )
+        self.ordered[replacement[0].sku] += 1
+        self.place([SkuQuantity(sku=replacement[0].sku, quantity=1)], location, exchange_id=f"P-1-X{n}")
+
+    def return_requested(self, lines: list[SkuQuantity], refund: Decimal | None = None) -> ev.ReturnRequested:
         n = self.return_numbers
-        refund = min(self.order.amount_of(lines), self.order.refundable)
+        if refund is None:
+            refund = min(self.order.amount_of(lines), self.order.refundable)
         return ev.ReturnRequested(
             at=self.now(),
             return_id=f"P-1-R{n}",
@@ -243,7 +300,7 @@ class OrderLifecycle(RuleBasedStateMachine):
 
     @precondition(
         lambda self: (
-            self.order.payment.capturable > 0
+            bool(self.order.payment.open_authorizations())
             and not self.fos("released", "ready_for_pickup")
             and not self.order.unallocated_lines()
             and not self.uncaptured_shipments()
@@ -252,8 +309,9 @@ class OrderLifecycle(RuleBasedStateMachine):
     @rule()
     def void(self) -> None:
         """What nothing will capture any more is voided, as the workflow does once all shipments are captured."""
-        amount = self.order.payment.capturable
-        self.apply(ev.AuthorizationVoided(at=self.now(), authorization_id="auth_1", amount=amount))
+        for auth_id in self.order.payment.open_authorizations():
+            amount = self.order.payment.authorizations[auth_id].capturable
+            self.apply(ev.AuthorizationVoided(at=self.now(), authorization_id=auth_id, amount=amount))
 
     # -- what must be refused -------------------------------------------------------------------
     @rule(data=st.data(), kind=st.sampled_from(ILLEGAL))
@@ -364,7 +422,7 @@ class OrderLifecycle(RuleBasedStateMachine):
             assert line.allocated == held[line.sku], line.sku
             assert (line.shipped, line.delivered) == (shipped[line.sku], delivered[line.sku]), line.sku
             assert line.unallocated >= 0, line.sku
-            assert line.ordered == ORDERED[line.sku] == line.canceled + held[line.sku] + line.unallocated
+            assert line.ordered == self.ordered[line.sku] == line.canceled + held[line.sku] + line.unallocated
             assert line.returned <= line.delivered <= line.shipped <= line.allocated, line.sku
             pending = sum(
                 q.quantity for r in self.order.returns if r.status == "requested" for q in r.lines if q.sku == line.sku
