@@ -58,7 +58,7 @@ class FulfillmentOrderSummary(BaseModel):
 class ReturnSummary(BaseModel):
     return_id: str
     rma: str
-    status: str  # requested, received, refunded
+    status: str  # requested, received, refunded, refund_failed
     method: str  # mail, in_store
     location_id: str
     label: str | None

@@ -466,3 +466,95 @@ def _row_times(engine: Engine, order_id: str) -> dict[str, list[object]]:
                 )
             ),
         }
+
+
+def test_an_exchange_a_failed_refund_and_a_failed_step_show_in_lines_payments_returns_and_timeline(
+    engine: Engine,
+) -> None:
+    # given a delivered USD order
+    order_id, at = new_order_id(), clock()
+    order, placed = placed_two_location_order(order_id, at)
+    projection = OrderProjection(engine)
+    projection.project(placed)
+    projection.project(shipped_captured_and_delivered(order, at))
+
+    # when a unit of A (19.99) is exchanged for a new sku C at 25.00, its difference authorized on its own,
+    returned = SkuQuantity(sku="A-1", quantity=1)
+    requested = ev.ReturnRequested(
+        at=next(at),
+        actor="agent:A-1",
+        return_id=f"{order_id}-R1",
+        rma=f"RMA-{order_id}-1",
+        lines=[returned],
+        reason="exchange: size",
+        method="mail",
+        location_id="DC-1",
+        label="YMT-RET-1",
+        refund_amount=Decimal(0),
+    )
+    replacement = ev.ExchangeLine(sku="C-3", quantity=1, unit_price=Decimal("25.00"))
+    projection.project(
+        batch_of(
+            order,
+            [
+                requested,
+                ev.PaymentAuthorized(at=next(at), authorization_id=f"auth_x_{order_id}", amount=Decimal("5.01")),
+                ev.ExchangeRequested(
+                    at=next(at),
+                    actor="agent:A-1",
+                    exchange_id=f"{order_id}-X1",
+                    return_id=f"{order_id}-R1",
+                    lines=[replacement],
+                    credit=Decimal("19.99"),
+                    difference=Decimal("5.01"),
+                    authorization_id=f"auth_x_{order_id}",
+                    reason="size",
+                ),
+            ],
+        )
+    )
+    # and the returned unit arrives (nothing to refund) though its restock fails, and a return of B is received
+    # but the gateway refuses its refund
+    other = f"{order_id}-R2"
+    projection.project(
+        batch_of(
+            order,
+            [
+                ev.ReturnReceived(
+                    at=next(at),
+                    return_id=f"{order_id}-R1",
+                    lines=[ev.ReturnedLine(sku="A-1", quantity=1, condition="resellable")],
+                ),
+                ev.StepFailed(at=next(at), step="restock 1 unit(s) at DC-1", reason="location closed"),
+                ev.RefundIssued(
+                    at=next(at), refund_id=f"RF-{order_id}-R1", return_id=f"{order_id}-R1", amount=Decimal(0), parts=[]
+                ),
+                requested.model_copy(
+                    update={
+                        "return_id": other,
+                        "rma": f"RMA-{order_id}-2",
+                        "lines": [SkuQuantity(sku="B-2", quantity=1)],
+                        "refund_amount": Decimal("5.50"),
+                        "reason": "broken",
+                    }
+                ),
+                ev.ReturnReceived(
+                    at=next(at), return_id=other, lines=[ev.ReturnedLine(sku="B-2", quantity=1, condition="damaged")]
+                ),
+                ev.RefundFailed(at=next(at), return_id=other, amount=Decimal("5.50"), reason="card closed"),
+            ],
+        )
+    )
+
+    # then the new line, the second authorization, the return's state and the timeline all read back
+    summary = read(engine, order_id)
+    assert {(line.sku, line.ordered, str(line.unit_price)) for line in summary.lines} >= {("C-3", 1, "25.00")}
+    assert str(summary.payment.authorized) == "50.49"
+    assert [(p.kind, str(p.amount)) for p in summary.payments if p.transaction_id == f"auth_x_{order_id}"] == [
+        ("authorize", "5.01")
+    ]
+    assert [r.status for r in summary.returns] == ["refunded", "refund_failed"]
+    told = {t.type: t.summary for t in summary.timeline}
+    assert "charge 5.01 on shipment" in told["ExchangeRequested"]
+    assert "an operator must see to it" in told["StepFailed"]
+    assert "an agent must settle it" in told["RefundFailed"]
