@@ -217,7 +217,9 @@ class OrderLifecycle(RuleBasedStateMachine):
         """One delivered unit for another: the same sku, or a variant dearer or cheaper, as the workflow records it."""
         sku = data.draw(st.sampled_from(self.exchangeable()))
         back = [SkuQuantity(sku=sku, quantity=1)]
-        price = self.order.line(sku).unit_price + {"same": 0, "dearer": 500, "cheaper": -500}[kind]
+        sold_at = self.order.line(sku).unit_price
+        # a variant of a variant may be exchanged again: "cheaper" never goes below free
+        price = sold_at + {"same": 0, "dearer": 500, "cheaper": -min(500, sold_at)}[kind]
         replacement = [ev.ExchangeLine(sku=sku if kind == "same" else f"{sku}-{kind}", quantity=1, unit_price=price)]
         if self.order.replacement_refusal(replacement) is not None:
             return  # a variant bought earlier at another price: the workflow refuses it too
