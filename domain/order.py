@@ -161,10 +161,13 @@ class Order(BaseModel):
         return self.placed.total if self.placed else Decimal(0)
 
     def line(self, sku: str) -> LineState:
-        for line in self.lines:
-            if line.sku == sku:
-                return line
-        raise InvariantViolation(f"order {self.order_id} has no line for sku {sku}")
+        line = self.find_line(sku)
+        if line is None:
+            raise InvariantViolation(f"order {self.order_id} has no line for sku {sku}")
+        return line
+
+    def find_line(self, sku: str) -> LineState | None:
+        return next((line for line in self.lines if line.sku == sku), None)
 
     def fulfillment_order(self, fulfillment_order_id: str) -> FulfillmentOrderState:
         for fo in self.fulfillment_orders:
@@ -344,7 +347,7 @@ class Order(BaseModel):
         if requested.difference > 0 and self._authorization(requested.authorization_id).amount < requested.difference:
             raise InvariantViolation(f"the difference {requested.difference} is not authorized")
         for q in requested.lines:
-            known = next((line for line in self.lines if line.sku == q.sku), None)
+            known = self.find_line(q.sku)
             if known is None:
                 self.lines.append(LineState(sku=q.sku, unit_price=q.unit_price, ordered=q.quantity))
             else:
@@ -450,9 +453,9 @@ class Order(BaseModel):
         if self.status == "completed":
             return "the order's service window has closed"
         for q in lines:
-            if not any(line.sku == q.sku for line in self.lines):
+            line = self.find_line(q.sku)
+            if line is None:
                 return f"the order has no line for {q.sku}"
-            line = self.line(q.sku)
             resent = sum(r.quantity for fo in self.fulfillment_orders if fo.reship for r in fo.lines if r.sku == q.sku)
             left = line.delivered - line.returned - resent
             if q.quantity > left:
@@ -474,7 +477,7 @@ class Order(BaseModel):
         for q in lines:
             if quantize(q.unit_price, self.currency) != q.unit_price:
                 return f"{q.sku}: {q.unit_price} has more decimals than {self.currency} allows"
-            known = next((line for line in self.lines if line.sku == q.sku), None)
+            known = self.find_line(q.sku)
             if known is not None and known.unit_price != q.unit_price:
                 return f"{q.sku} is on the order at {known.unit_price}; its replacement is priced the same"
         return None
@@ -533,7 +536,7 @@ class Order(BaseModel):
         if not lines:
             return "a return needs at least one line"
         for q in lines:
-            if not any(line.sku == q.sku for line in self.lines):
+            if self.find_line(q.sku) is None:
                 return f"the order has no line for {q.sku}"
             left = self.returnable(q.sku)
             if q.quantity > left:
@@ -585,7 +588,7 @@ class Order(BaseModel):
         if not wanted:
             return "everything on the order has shipped or is canceled already: use a return"
         for q in wanted:
-            line = next((ln for ln in self.lines if ln.sku == q.sku), None)
+            line = self.find_line(q.sku)
             if line is None:
                 return f"the order has no line for {q.sku}"
             exchanged = self.exchange_units_unshipped(q.sku)

@@ -159,11 +159,7 @@ class ReturnsAndExchanges(OrderCore):
         refusal = self._return_refusal(request)
         if refusal is not None:
             return refusal
-        unpriced = [
-            q.sku
-            for q in request.replacement
-            if q.unit_price is None and all(ln.sku != q.sku for ln in self._order.lines)
-        ]
+        unpriced = [q.sku for q in request.replacement if q.unit_price is None and self._order.find_line(q.sku) is None]
         if unpriced:
             return f"{', '.join(unpriced)} is not on the order: give the replacement's unit_price"
         return self._order.replacement_refusal(self._replacement_lines(request))
