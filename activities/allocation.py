@@ -24,6 +24,7 @@ from activities.contracts import (
     HandOffRequest,
     ReleaseRequest,
     fulfillment_order_id,
+    fulfillment_order_number,
 )
 from domain.delivery import promise_date
 from domain.models import SkuQuantity
@@ -71,11 +72,8 @@ class AllocationActivities:
         """What an earlier attempt of this step reserved: holds of fulfillment orders numbered from its first."""
         held: dict[str, tuple[str, list[SkuQuantity]]] = {}
         for r in self._inventory.reservations_by_fulfillment_order(request.order_id):
-            if (
-                r.status == "reserved"
-                and r.fulfillment_order_id
-                and _number(r.fulfillment_order_id) >= request.first_number
-            ):
+            number = fulfillment_order_number(r.fulfillment_order_id)  # None: a hold from before ids were kept
+            if r.status == "reserved" and number is not None and number >= request.first_number:
                 held.setdefault(r.fulfillment_order_id, (r.location_id, []))[1].append(
                     SkuQuantity(sku=r.sku, quantity=r.quantity)
                 )
@@ -85,7 +83,9 @@ class AllocationActivities:
         now = datetime.now(UTC)
         fos = [
             self._fulfillment_order(request, fo_id, location_id, lines, infos.get(location_id), now)
-            for fo_id, (location_id, lines) in sorted(held.items(), key=lambda item: _number(item[0]))
+            for fo_id, (location_id, lines) in sorted(
+                held.items(), key=lambda item: fulfillment_order_number(item[0]) or 0
+            )
         ]
         got = Counter[str]()
         for fo in fos:
@@ -218,10 +218,6 @@ def _local_midnight(now: datetime) -> datetime:
     """Start of the network's local day: daily capacity resets then."""
     local = now.astimezone(timezone(NETWORK_UTC_OFFSET))
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _number(fo_id: str) -> int:
-    return int(fo_id.rpartition("-F")[2])
 
 
 def _missing(lines: list[SkuQuantity], got: Counter[str]) -> list[SkuQuantity]:

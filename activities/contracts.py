@@ -137,7 +137,18 @@ def fulfillment_order_id(order_id: str, n: int) -> str:
     return f"{order_id}-F{n}"
 
 
+def _parts_of(fo_id: str) -> tuple[str, int] | None:
+    """(order id, n) of an id made by `fulfillment_order_id`, else None."""
+    order_id, sep, n = fo_id.rpartition("-F")
+    return (order_id, int(n)) if sep and order_id and n.isdigit() else None
+
+
+def fulfillment_order_number(fo_id: str) -> int | None:
+    parts = _parts_of(fo_id)
+    return parts[1] if parts else None
+
+
 def order_of_fulfillment_order(fo_id: str) -> str | None:
     """Fulfillment order ids carry their order id, so a partner's event finds its order without a lookup."""
-    order_id, sep, n = fo_id.rpartition("-F")
-    return order_id if sep and order_id and n.isdigit() else None
+    parts = _parts_of(fo_id)
+    return parts[0] if parts else None
