@@ -219,7 +219,12 @@ class OrderLifecycle(RuleBasedStateMachine):
         back = [SkuQuantity(sku=sku, quantity=1)]
         sold_at = self.order.line(sku).unit_price
         # a variant of a variant may be exchanged again: "cheaper" never goes below free
-        price = sold_at + {"same": 0, "dearer": 500, "cheaper": -min(Decimal(500), sold_at)}[kind]
+        change: dict[str, Decimal] = {
+            "same": Decimal(0),
+            "dearer": Decimal(500),
+            "cheaper": -min(Decimal(500), sold_at),
+        }
+        price = sold_at + change[kind]
         replacement = [ev.ExchangeLine(sku=sku if kind == "same" else f"{sku}-{kind}", quantity=1, unit_price=price)]
         if self.order.replacement_refusal(replacement) is not None:
             return  # a variant bought earlier at another price: the workflow refuses it too
