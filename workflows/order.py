@@ -346,8 +346,6 @@ class OrderWorkflow(ReturnsAndExchanges):
                     timeout_summary="backorder limit or pickup deadline",
                 )
             await self._work()
-            for rma_id in self._received_returns():  # a unit delivered early came back before the rest shipped
-                await self._settle_return(rma_id)
             await self._flush()
 
     def _fulfilled(self) -> bool:
@@ -408,6 +406,8 @@ class OrderWorkflow(ReturnsAndExchanges):
         self._reroute_requested = False
         if self._nothing_left_to_capture():
             await self._void_authorization()  # what canceled lines left authorized is released
+        for rma_id in self._received_returns():  # also a unit delivered early, back before the rest shipped
+            await self._settle_return(rma_id)
 
     async def _send_again(self, fo: FulfillmentOrderState) -> None:
         """A reship or an exchange's replacement the location rejected goes out again from elsewhere, still at
@@ -527,8 +527,5 @@ class OrderWorkflow(ReturnsAndExchanges):
                 )
             except TimeoutError:
                 return
-            if self._fulfilment_work_pending():  # a reship or a replacement shipped, or was rejected
-                await self._work()
-            for rma_id in self._received_returns():
-                await self._settle_return(rma_id)
+            await self._work()  # a return arrived, or a reship or a replacement shipped or was rejected
             await self._flush()
