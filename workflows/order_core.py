@@ -80,7 +80,7 @@ class OrderCore:
             latitude=address.latitude,
             longitude=address.longitude,
             pickup_location_id=placed.pickup_location_id if placed.delivery_method == "pickup" else None,
-            ship_to=self._ship_to(),
+            ship_to=address.model_dump(mode="json"),
             delivery_method=placed.delivery_method,
             first_number=len(fos) + 1 + self._numbers_skipped,
             excluded=sorted({fo.location_id for fo in fos if fo.status == "rejected"}),
