@@ -195,9 +195,10 @@ def _replacement(text: str) -> Replacement:
 
 def _is_decimal(text: str) -> bool:
     try:
-        return Decimal(text).is_finite() and Decimal(text) >= 0
+        amount = Decimal(text)
     except InvalidOperation:
         return False
+    return amount.is_finite() and amount >= 0
 
 
 def _checkout_body(args: argparse.Namespace) -> dict[str, Any]:

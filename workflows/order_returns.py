@@ -110,7 +110,8 @@ class ReturnsAndExchanges(OrderCore):
             self._exchanges_tried += 1
             exchange_id = exchange_id_for(self._order.order_id, self._exchanges_tried)
             credit = min(self._order.amount_of(request.returned), self._refundable_unreserved())
-            difference = self._order.replacement_value(replacement) - credit
+            value = self._order.replacement_value(replacement)
+            difference = value - credit
             auth_id = await self._authorize_difference(exchange_id, difference) if difference > 0 else None
             allocation = await self._send_replacement(exchange_id, replacement, auth_id)
             returned = ReturnRequest(
@@ -131,7 +132,7 @@ class ReturnsAndExchanges(OrderCore):
                     exchange_id=exchange_id,
                     return_id=rma.return_id,
                     lines=replacement,
-                    credit=min(credit, credit + difference),
+                    credit=min(credit, value),
                     difference=difference,
                     authorization_id=auth_id,
                     reason=request.reason,
