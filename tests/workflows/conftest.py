@@ -64,8 +64,6 @@ class FakePartners:
     )
     calls: list[tuple[str, object]] = field(default_factory=list)
     batches: list[ProjectionBatch] = field(default_factory=list)
-    captured: Decimal = Decimal(0)
-    voided: Decimal = Decimal(0)
     # per authorization id: authorized, captured and voided, as the gateway's books keep them
     authorizations: dict[str, Decimal] = field(default_factory=dict)
     captured_from: dict[str, Decimal] = field(default_factory=dict)
@@ -88,6 +86,14 @@ class FakePartners:
         found = [call for n, call in self.calls if n == name]
         assert all(isinstance(call, kind) for call in found)
         return [call for call in found if isinstance(call, kind)]
+
+    @property
+    def captured(self) -> Decimal:
+        return sum(self.captured_from.values(), Decimal(0))
+
+    @property
+    def voided(self) -> Decimal:
+        return sum(self.voided_from.values(), Decimal(0))
 
     def _uncaptured(self, auth_id: str) -> Decimal:
         """What a real gateway would void: the authorization less its captures and earlier voids."""
@@ -120,7 +126,6 @@ class FakePartners:
             amount = self._uncaptured(req.authorization_id)
             if amount <= 0:
                 raise ApplicationError("nothing left to void", type=act.PAYMENT_REFUSED, non_retryable=True)
-            self.voided += amount
             self.voided_from[req.authorization_id] = self.voided_from.get(req.authorization_id, Decimal(0)) + amount
             return act.PaymentResult(transaction_id="void_1", amount=amount)
 
@@ -149,7 +154,6 @@ class FakePartners:
             self._fail_if("settle")
             await self._answer_when_released("settle")
             self._ship(req.fulfillment_order_id)
-            self.captured += req.capture.amount
             auth_id = req.capture.authorization_id
             self.captured_from[auth_id] = self.captured_from.get(auth_id, Decimal(0)) + req.capture.amount
             return act.PaymentResult(transaction_id=f"cap_{len(self.calls)}", amount=req.capture.amount)
