@@ -46,6 +46,14 @@ class WarehouseClient(Protocol):
         """
         ...
 
+    def amend(self, fulfillment_order_id: str, remove: list[SkuQuantity]) -> bool:
+        """Take these units off a released fulfillment order (a partial cancel); idempotent per call content.
+
+        True: amended, the location ships only what is left. False: too late, those units are picked or
+        shipped already. Raises WarehouseUnavailable or WarehouseRefused like ``release``.
+        """
+        ...
+
 
 # Statuses that say "not now" rather than "never".
 _TRANSIENT_4XX = frozenset({408, 425, 429})
@@ -88,6 +96,20 @@ class HttpWarehouseClient:
         if response.status_code == 409:
             return False
         _raise_for(response, f"cancel of {fulfillment_order_id}")
+
+    def amend(self, fulfillment_order_id: str, remove: list[SkuQuantity]) -> bool:
+        """POST /warehouse/fulfillment-orders/{id}/amend {"remove": [...]}: 2xx amended, 409 too late."""
+        path = f"/warehouse/fulfillment-orders/{quote(fulfillment_order_id, safe='')}/amend"
+        body = {"remove": [q.model_dump(mode="json") for q in remove]}
+        try:
+            response = self._client.post(path, json=body)
+        except httpx.TransportError as err:
+            raise WarehouseUnavailable(f"warehouse unreachable: {err!r}") from err
+        if response.is_success:
+            return True
+        if response.status_code == 409:
+            return False
+        _raise_for(response, f"amend of {fulfillment_order_id}")
 
     def close(self) -> None:
         self._client.close()

@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     routing_same_day_radius_km: float = 50.0
     routing_max_fulfillment_orders: int = 3
     gateway_latency_ms: int = 30
+    # 0-1: the share of partner calls and webhooks the simulators fail transiently (errors, timeouts, repeats)
+    simulator_failure_rate: float = 0.0
+    # how long a location may take to ship a released fulfillment order, and a carrier to deliver a parcel,
+    # before the order asks the partner again and then flags itself for a person
+    fulfillment_sla: str = "P3D"
+    delivery_sla: str = "P14D"
+    # an order's run continues as new past this many history events (or when Temporal suggests it)
+    max_history_events: int = 10_000
+    # the longest an HTTP request waits for an order's workflow before answering 504
+    update_timeout: float = 10.0
     # availability below this many units (in total, and per location) shows as low_stock
     low_stock_threshold: int = 5
     log_json: bool = False
@@ -72,7 +82,9 @@ class Settings(BaseSettings):
     workflow_sandbox: bool = False
     log_level: str = "INFO"
 
-    @field_validator("return_window", "backorder_limit", "pickup_hold", "review_window")
+    @field_validator(
+        "return_window", "backorder_limit", "pickup_hold", "review_window", "fulfillment_sla", "delivery_sla"
+    )
     @classmethod
     def _valid_window(cls, value: str) -> str:
         parse_duration(value)
@@ -83,6 +95,13 @@ class Settings(BaseSettings):
     def _valid_threshold(cls, value: int) -> int:
         if value < 0:
             raise ValueError("OMS_LOW_STOCK_THRESHOLD is a number of units, 0 or more")
+        return value
+
+    @field_validator("simulator_failure_rate")
+    @classmethod
+    def _valid_failure_rate(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError("OMS_SIMULATOR_FAILURE_RATE is a share between 0 and 1")
         return value
 
     @field_validator("simulate")
@@ -112,6 +131,14 @@ class Settings(BaseSettings):
     @property
     def review_seconds(self) -> float:
         return parse_duration(self.review_window).total_seconds()
+
+    @property
+    def fulfillment_sla_seconds(self) -> float:
+        return parse_duration(self.fulfillment_sla).total_seconds()
+
+    @property
+    def delivery_sla_seconds(self) -> float:
+        return parse_duration(self.delivery_sla).total_seconds()
 
     @property
     def temporal_target(self) -> str:

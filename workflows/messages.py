@@ -13,6 +13,8 @@ WAREHOUSE_SIGNAL = "warehouse_event"
 CARRIER_SIGNAL = "carrier_event"
 CANCEL_UPDATE = "cancel"
 SUMMARY_QUERY = "summary"
+# an operator's "run the step that failed for good again, its cause is fixed"
+RETRY_UPDATE = "retry"
 
 
 def workflow_id_for(order_id: str) -> str:
@@ -206,3 +208,17 @@ class ExchangeResult(BaseModel):
     # positive: charged as the replacement ships; negative: refunded once the return is received
     difference: Decimal
     fulfillment_order_ids: list[str]
+
+
+class RetryRequest(BaseModel):
+    """Run again the steps that failed for good and put the order in attention."""
+
+    reason: str = Field(min_length=1, max_length=500)
+    actor: str
+
+
+class RetryResult(BaseModel):
+    order_id: str
+    status: str
+    retried: list[str]  # the steps run again
+    attention: str | None  # what still needs a person, if a step failed again
