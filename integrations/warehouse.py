@@ -46,8 +46,8 @@ class WarehouseClient(Protocol):
         """
         ...
 
-    def amend(self, fulfillment_order_id: str, remove: list[SkuQuantity]) -> bool:
-        """Take these units off a released fulfillment order (a partial cancel); idempotent per call content.
+    def amend(self, fulfillment_order_id: str, remove: list[SkuQuantity], key: str) -> bool:
+        """Take these units off a released fulfillment order (a partial cancel), once per key.
 
         True: amended, the location ships only what is left. False: too late, those units are picked or
         shipped already. Raises WarehouseUnavailable or WarehouseRefused like ``release``.
@@ -97,12 +97,13 @@ class HttpWarehouseClient:
             return False
         _raise_for(response, f"cancel of {fulfillment_order_id}")
 
-    def amend(self, fulfillment_order_id: str, remove: list[SkuQuantity]) -> bool:
-        """POST /warehouse/fulfillment-orders/{id}/amend {"remove": [...]}: 2xx amended, 409 too late."""
+    def amend(self, fulfillment_order_id: str, remove: list[SkuQuantity], key: str) -> bool:
+        """POST /warehouse/fulfillment-orders/{id}/amend {"remove": [...]}: 2xx amended, 409 too late.
+        The Idempotency-Key makes a retried amend take the units off once."""
         path = f"/warehouse/fulfillment-orders/{quote(fulfillment_order_id, safe='')}/amend"
         body = {"remove": [q.model_dump(mode="json") for q in remove]}
         try:
-            response = self._client.post(path, json=body)
+            response = self._client.post(path, json=body, headers={"Idempotency-Key": key})
         except httpx.TransportError as err:
             raise WarehouseUnavailable(f"warehouse unreachable: {err!r}") from err
         if response.is_success:
