@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from starter.api import health, inventory, orders, service, webhooks
+from starter.api import health, inventory, operations, orders, service, webhooks
 from starter.api.auth import parse_tokens
 from starter.api.deps import Services
 from starter.settings import Settings
@@ -32,4 +32,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(inventory.router)
     app.include_router(service.router)
+    app.include_router(operations.router)
     return app
