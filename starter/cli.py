@@ -262,6 +262,31 @@ def _order_reship(args: argparse.Namespace, client: OmsClient) -> object:
     return client.reship(args.order_id, args.lines, args.reason)
 
 
+def _order_retry(args: argparse.Namespace, client: OmsClient) -> object:
+    return client.retry(args.order_id, args.reason)
+
+
+def _order_reset(args: argparse.Namespace) -> int:
+    """Talks to Temporal, not the API: a reset is an engineer's repair of the workflow's own history."""
+    import asyncio
+
+    from temporalio.service import RPCError
+
+    from starter.reset import ResetRefused, reset_with_settings
+
+    try:
+        outcome = asyncio.run(reset_with_settings(get_settings(), args.order_id, args.to, args.reason))
+    except (ResetRefused, RPCError, RuntimeError) as err:  # RuntimeError: temporalio cannot connect
+        print(f"error: order {args.order_id} not reset: {err}", file=sys.stderr)
+        return 1
+    print(f"order {args.order_id}: reset to the {outcome.point.description}")
+    print(f"  workflow {outcome.workflow_id}: run {outcome.old_run_id} -> new run {outcome.new_run_id}")
+    if outcome.point.updates_after:
+        names = ", ".join(outcome.point.updates_after)
+        print(f"  not received again by the new run (updates after the point): {names}")
+    return 0
+
+
 def _inventory_adjust(args: argparse.Namespace, client: OmsClient) -> object:
     return client.adjust_inventory(
         args.location,
@@ -352,6 +377,20 @@ def _add_order_commands(sub: SubParsers) -> None:
     reship.add_argument("order_id")
     _add_lines(reship, required=True)
     reship.add_argument("--reason", required=True)
+    retry = _api_command(order, "retry", _order_retry, "run again now the steps that put an order in attention")
+    retry.add_argument("order_id")
+    retry.add_argument("--reason", default="retried from the command line")
+    reset = order.add_parser(
+        "reset",
+        help="reset an order's workflow to a step or event (talks to Temporal; signals after it are reapplied)",
+        description="Reset the order's current run so a step runs again; money moves once (idempotency keys).",
+    )
+    reset.set_defaults(handler=_order_reset)
+    reset.add_argument("order_id")
+    reset.add_argument(
+        "--to", required=True, help="an event id, or a step (local activity type) such as settle_shipment"
+    )
+    reset.add_argument("--reason", default="reset from the command line")
 
 
 def _add_lines(command: argparse.ArgumentParser, required: bool) -> None:

@@ -125,6 +125,10 @@ class OmsClient:
     def reship(self, order_id: str, lines: Sequence[Line], reason: str) -> Json:
         return self._json("POST", f"{_order(order_id)}/reships", json={"lines": _lines(lines), "reason": reason})
 
+    def retry(self, order_id: str, reason: str) -> Json:
+        """Run again the steps that failed for good; answers the steps retried and what still needs a person."""
+        return self._json("POST", f"{_order(order_id)}/retry", json={"reason": reason})
+
     # -- inventory -------------------------------------------------------------------------------
     def adjust_inventory(
         self,

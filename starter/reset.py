@@ -23,6 +23,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.settings import Settings
+from starter.temporal import connect
 from workflows.messages import workflow_id_for
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
@@ -164,6 +165,12 @@ async def reset_order(
         )
     )
     return ResetOutcome(order_id, workflow_id, run_id, response.run_id, point)
+
+
+async def reset_with_settings(settings: Settings, order_id: str, to: str, reason: str) -> ResetOutcome:
+    """`reset_order` on the server the settings (or the local stack) name."""
+    client = await connect(temporal_address(settings), settings.temporal_namespace)
+    return await reset_order(client, order_id, to, reason)
 
 
 def temporal_address(settings: Settings) -> str:

@@ -325,3 +325,90 @@ def test_exchange_refuses_a_price_that_is_not_a_number(api: FakeApi) -> None:
         oms(api, "order", "exchange", "W-1", "--line", "TEA-1:1", "--for", "TEA-2:1@abc", "--reason", "size")
     # then the command stops before calling the API
     assert exit.value.code == 2 and api.requests == []
+
+
+# -- retry and reset: an engineer's repairs ------------------------------------------------------------------
+def test_retry_posts_the_reason_and_prints_what_ran_again(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    # given an order in attention that the API retries
+    api.body = {"order_id": "W-1", "status": "shipped", "retried": ["settle_shipment"], "attention": None}
+    # when an operator retries it with a reason
+    assert oms(api, "order", "retry", "W-1", "--reason", "gateway is back") == 0
+    # then one POST to the order's retry carries the reason, and the answer is printed
+    assert (api.only.method, api.only.url.path) == ("POST", "/v1/orders/W-1/retry")
+    assert sent_json(api.only) == {"reason": "gateway is back"}
+    assert json.loads(capsys.readouterr().out)["retried"] == ["settle_shipment"]
+
+
+def test_retry_without_a_reason_says_where_it_came_from(api: FakeApi) -> None:
+    assert oms(api, "order", "retry", "W-1") == 0
+    assert sent_json(api.only) == {"reason": "retried from the command line"}
+
+
+def test_a_retry_of_an_order_needing_no_attention_prints_the_reason(
+    api: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given the order's workflow refuses: nothing failed
+    api.status, api.body = 409, {"detail": "order W-1 needs no attention"}
+    # when it is retried
+    rc = oms(api, "order", "retry", "W-1")
+    # then the reason is on stderr and the command fails
+    assert rc == 1
+    assert capsys.readouterr().err.strip() == "error 409: order W-1 needs no attention"
+
+
+@dataclass
+class FakeReset:
+    """Stands in for starter.reset.reset_with_settings: records the call, answers an outcome or refuses."""
+
+    refuse: str | None = None
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+
+    async def __call__(self, settings: Any, order_id: str, to: str, reason: str) -> Any:
+        from starter.reset import ResetOutcome, ResetPoint, ResetRefused
+
+        self.calls.append((order_id, to, reason))
+        if self.refuse is not None:
+            raise ResetRefused(self.refuse)
+        point = ResetPoint(17, "workflow task completed at event 17, before settle_shipment first ran (event 18)")
+        return ResetOutcome(order_id, f"order-{order_id}", "run-1", "run-2", point)
+
+
+@pytest.fixture
+def fake_reset(monkeypatch: pytest.MonkeyPatch) -> FakeReset:
+    from starter import reset
+
+    fake = FakeReset()
+    monkeypatch.setattr(reset, "reset_with_settings", fake)
+    return fake
+
+
+def test_reset_prints_the_new_run_and_where_it_went_back_to(
+    fake_reset: FakeReset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # when an engineer resets an order to its capture step
+    rc = cli.run(["order", "reset", "W-1", "--to", "settle_shipment", "--reason", "capture again"])
+    # then the reset is asked for that order, step and reason
+    assert rc == 0
+    assert fake_reset.calls == [("W-1", "settle_shipment", "capture again")]
+    # and the new run id and the point are printed
+    out = capsys.readouterr().out
+    assert "new run run-2" in out
+    assert "event 17, before settle_shipment" in out
+
+
+def test_a_refused_reset_prints_why_and_exits_1(fake_reset: FakeReset, capsys: pytest.CaptureFixture[str]) -> None:
+    # given a step the order never ran
+    fake_reset.refuse = "this run never ran the step 'refund_payment'"
+    # when the engineer resets to it
+    rc = cli.run(["order", "reset", "W-1", "--to", "refund_payment"])
+    # then the reason reaches them on stderr and nothing is printed as done
+    assert rc == 1
+    captured = capsys.readouterr()
+    assert "never ran the step 'refund_payment'" in captured.err
+    assert captured.out == ""
+
+
+def test_reset_needs_a_point(fake_reset: FakeReset) -> None:
+    with pytest.raises(SystemExit) as exit:
+        cli.run(["order", "reset", "W-1"])
+    assert exit.value.code == 2 and fake_reset.calls == []
