@@ -1,9 +1,9 @@
 """The checkout request and its parts, validated at the edge and carried into the workflow."""
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.money import quantize
 
@@ -11,6 +11,10 @@ Channel = Literal["web", "app", "store", "b2b", "agent"]
 DeliveryMethod = Literal["standard", "next_day", "same_day", "weekend", "pickup"]
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+# The largest amount the money columns hold (NUMERIC(18, 4), store/tables.py MONEY) in whole units of any currency:
+# a bound on every price and every total the API accepts.
+MAX_AMOUNT = Decimal(10**14 - 1)
 
 
 class Strict(BaseModel):
@@ -35,10 +39,39 @@ class Address(Strict):
     longitude: float | None = Field(default=None, ge=-180, le=180)
 
 
+# Bounds of what a request may name: a sku as its column holds it, units of one line, lines in one request.
+SKU_LENGTH = 64
+MAX_QUANTITY = 10_000
+MAX_LINES = 200
+Sku = Annotated[str, Field(min_length=1, max_length=SKU_LENGTH)]
+Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY)]
+Amount = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT)]
+LocationId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class NamesSku(Protocol):
+    @property
+    def sku(self) -> str: ...
+
+
+L = TypeVar("L", bound=NamesSku)
+
+
+def one_line_per_sku(lines: list[L]) -> list[L]:
+    """A request's lines name each sku once: two lines of one sku would be checked one at a time and could
+    overdraw what the order holds."""
+    seen: set[str] = set()
+    for line in lines:
+        if line.sku in seen:
+            raise ValueError(f"each sku may appear on one line only; {line.sku} is named twice: add up the quantities")
+        seen.add(line.sku)
+    return lines
+
+
 class LineRequest(Strict):
-    sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(gt=0, le=10_000)
-    unit_price: Decimal = Field(ge=0, max_digits=14)
+    sku: Sku
+    quantity: Quantity
+    unit_price: Amount
 
 
 class PaymentRequest(Strict):
@@ -53,24 +86,23 @@ class PlaceOrder(Strict):
     channel: Channel
     customer: Customer
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    lines: list[LineRequest] = Field(min_length=1, max_length=200)
+    lines: list[LineRequest] = Field(min_length=1, max_length=MAX_LINES)
     shipping_address: Address
     delivery_method: DeliveryMethod = "standard"
-    pickup_location_id: str | None = None
+    pickup_location_id: LocationId | None = None
     payment: PaymentRequest
 
     @field_validator("lines")
     @classmethod
     def _unique_skus(cls, lines: list[LineRequest]) -> list[LineRequest]:
-        skus = [line.sku for line in lines]
-        if len(set(skus)) != len(skus):
-            raise ValueError("each sku may appear on one line only; add up the quantities")
-        return lines
+        return one_line_per_sku(lines)
 
     @model_validator(mode="after")
     def _pickup_needs_location(self) -> "PlaceOrder":
         if self.delivery_method == "pickup" and not self.pickup_location_id:
             raise ValueError("delivery_method 'pickup' needs pickup_location_id")
+        if self.total > MAX_AMOUNT:
+            raise ValueError(f"the order total {self.total} is above the {MAX_AMOUNT} an order may come to")
         for line in self.lines:
             if quantize(line.unit_price, self.currency) != line.unit_price:
                 raise ValueError(
@@ -84,5 +116,30 @@ class PlaceOrder(Strict):
 
 
 class SkuQuantity(Strict):
-    sku: str
+    sku: Sku
     quantity: int = Field(gt=0)
+
+
+class NamesUnits(NamesSku, Protocol):
+    @property
+    def quantity(self) -> int: ...
+
+
+U = TypeVar("U", bound=NamesUnits)
+
+
+def requested_units(lines: list[U]) -> list[U]:
+    """What a request names (cancel, return, reship, exchange, a return received): each sku once, at most a line's
+    worth of it. The order's own SkuQuantity lines are not bounded so: an exchange may take a line past one request."""
+    for line in one_line_per_sku(lines):
+        if line.quantity > MAX_QUANTITY:
+            raise ValueError(
+                f"{line.sku}: {line.quantity} units asked; a request names at most {MAX_QUANTITY} of a sku"
+            )
+    return lines
+
+
+# The lines of a service request, as the API and the workflow's messages both take them.
+RequestedLines = Annotated[
+    list[SkuQuantity], Field(min_length=1, max_length=MAX_LINES), AfterValidator(requested_units)
+]

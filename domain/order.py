@@ -1,5 +1,6 @@
 """The Order aggregate: state rebuilt from events, with its invariants checked on every apply."""
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
@@ -8,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from domain import events as ev
 from domain.errors import InvariantViolation
-from domain.models import Address, PlaceOrder, SkuQuantity
+from domain.models import MAX_AMOUNT, MAX_QUANTITY, Address, PlaceOrder, SkuQuantity
 from domain.money import quantize
 
 OrderStatus = Literal[
@@ -452,6 +453,8 @@ class Order(BaseModel):
             return f"the order is {self.status}: nothing to reship"
         if self.status == "completed":
             return "the order's service window has closed"
+        if (twice := _named_twice(lines)) is not None:
+            return twice
         for q in lines:
             line = self.find_line(q.sku)
             if line is None:
@@ -472,14 +475,21 @@ class Order(BaseModel):
         """A replacement is of skus at one price each: a sku on the order keeps the price it was sold at."""
         if not lines:
             return "an exchange needs at least one replacement line"
-        if len({q.sku for q in lines}) != len(lines):
-            return "name each replacement sku once"
+        if (twice := _named_twice(lines)) is not None:
+            return twice
         for q in lines:
+            if q.unit_price > MAX_AMOUNT or q.quantity > MAX_QUANTITY:
+                return f"{q.sku}: {q.quantity} at {q.unit_price} is more than an order may come to ({MAX_AMOUNT})"
             if quantize(q.unit_price, self.currency) != q.unit_price:
                 return f"{q.sku}: {q.unit_price} has more decimals than {self.currency} allows"
             known = self.find_line(q.sku)
             if known is not None and known.unit_price != q.unit_price:
                 return f"{q.sku} is on the order at {known.unit_price}; its replacement is priced the same"
+        if (value := self.replacement_value(lines)) + self.payment.authorized > MAX_AMOUNT:
+            return (
+                f"the replacement is worth {value} {self.currency}: with the {self.payment.authorized} authorized "
+                f"already, more than an order may come to ({MAX_AMOUNT})"
+            )
         return None
 
     def replacement_value(self, lines: list[ev.ExchangeLine]) -> Decimal:
@@ -535,6 +545,8 @@ class Order(BaseModel):
     def return_refusal(self, lines: list[SkuQuantity]) -> str | None:
         if not lines:
             return "a return needs at least one line"
+        if (twice := _named_twice(lines)) is not None:
+            return twice
         for q in lines:
             if self.find_line(q.sku) is None:
                 return f"the order has no line for {q.sku}"
@@ -587,6 +599,8 @@ class Order(BaseModel):
         wanted = lines if lines is not None else self.cancelable_lines()
         if not wanted:
             return "everything on the order has shipped or is canceled already: use a return"
+        if (twice := _named_twice(wanted)) is not None:
+            return twice
         for q in wanted:
             line = self.find_line(q.sku)
             if line is None:
@@ -669,3 +683,13 @@ class Order(BaseModel):
                     f"{line.sku}: needs returned <= delivered <= shipped <= allocated, got "
                     f"{line.returned}/{line.delivered}/{line.shipped}/{line.allocated}"
                 )
+
+
+def _named_twice(lines: Sequence[SkuQuantity | ev.ExchangeLine]) -> str | None:
+    """The refusal of a request naming a sku on two lines: each would be checked alone and could overdraw it."""
+    seen: set[str] = set()
+    for q in lines:
+        if q.sku in seen:
+            return f"name each sku once: {q.sku} is on two lines; add up the quantities"
+        seen.add(q.sku)
+    return None

@@ -1,11 +1,23 @@
 """Inputs, update results and signal payloads of the order workflow."""
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from domain.models import Address, PlaceOrder, SkuQuantity
+from domain.models import (
+    MAX_AMOUNT,
+    MAX_LINES,
+    Address,
+    LocationId,
+    PlaceOrder,
+    Quantity,
+    RequestedLines,
+    Sku,
+    SkuQuantity,
+    one_line_per_sku,
+    requested_units,
+)
 
 ORDER_WORKFLOW = "Order"
 CHECKOUT_UPDATE = "checkout"
@@ -44,22 +56,23 @@ class CheckoutResult(BaseModel):
 class WarehouseEvent(BaseModel):
     """A location's news of a fulfillment order. Stores also report pickup orders ready and collected."""
 
-    fulfillment_order_id: str
+    fulfillment_order_id: str = Field(min_length=1, max_length=80)
     event: Literal["picked", "packed", "shipped", "rejected", "ready_for_pickup", "picked_up"]
-    tracking_number: str | None = None
-    carrier: str | None = None
-    reason: str | None = None
+    # as the fulfillment_orders columns hold them; several fulfillment orders may share a tracking number
+    tracking_number: str | None = Field(default=None, max_length=64)
+    carrier: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, max_length=1000)
 
 
 class CarrierEvent(BaseModel):
-    tracking_number: str
+    tracking_number: str = Field(min_length=1, max_length=64)
     event: Literal["in_transit", "out_for_delivery", "delivered", "exception"]
 
 
 class CancelRequest(BaseModel):
     """Cancel these lines (None: everything still cancelable)."""
 
-    lines: list[SkuQuantity] | None = None
+    lines: RequestedLines | None = None
     reason: str = Field(min_length=1, max_length=500)
     actor: str
 
@@ -98,10 +111,10 @@ def order_of_return(return_id: str) -> str | None:
 class ReturnRequest(BaseModel):
     """Return delivered units: by mail with a generated label, or dropped off at a store."""
 
-    lines: list[SkuQuantity] = Field(min_length=1)
+    lines: RequestedLines
     reason: str = Field(min_length=1, max_length=500)
     method: Literal["mail", "in_store"] = "mail"
-    location_id: str | None = None
+    location_id: LocationId | None = None
     actor: str
 
 
@@ -114,19 +127,19 @@ class ReturnResult(BaseModel):
 
 
 class ReturnedUnits(BaseModel):
-    sku: str
-    quantity: int = Field(gt=0)
+    sku: Sku
+    quantity: Quantity
     condition: Literal["resellable", "damaged"]
 
 
 class ReturnEvent(BaseModel):
-    return_id: str
+    return_id: str = Field(min_length=1, max_length=80)
     event: Literal["received"]
-    lines: list[ReturnedUnits] = Field(min_length=1)
+    lines: Annotated[list[ReturnedUnits], AfterValidator(requested_units)] = Field(min_length=1, max_length=MAX_LINES)
 
 
 class AppeasementRequest(BaseModel):
-    amount: Decimal = Field(gt=0)
+    amount: Decimal = Field(gt=0, le=MAX_AMOUNT)
     reason: str = Field(min_length=1, max_length=500)
     actor: str
 
@@ -162,7 +175,7 @@ class AddressChange(BaseModel):
 class ReshipRequest(BaseModel):
     """Send lost or damaged units again, at no charge."""
 
-    lines: list[SkuQuantity] = Field(min_length=1)
+    lines: RequestedLines
     reason: str = Field(min_length=1, max_length=500)
     actor: str
 
@@ -183,19 +196,21 @@ def exchange_id_for(order_id: str, n: int) -> str:
 class ReplacementLine(BaseModel):
     """A unit sent in exchange. A sku on the order keeps its price; a new one (another size) names its own."""
 
-    sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(gt=0, le=10_000)
-    unit_price: Decimal | None = Field(default=None, ge=0)
+    sku: Sku
+    quantity: Quantity
+    unit_price: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
 
 class ExchangeRequest(BaseModel):
     """Return delivered units and send replacements now; the return's value pays for them."""
 
-    returned: list[SkuQuantity] = Field(min_length=1)
-    replacement: list[ReplacementLine] = Field(min_length=1)
+    returned: RequestedLines
+    replacement: Annotated[list[ReplacementLine], AfterValidator(one_line_per_sku)] = Field(
+        min_length=1, max_length=MAX_LINES
+    )
     reason: str = Field(min_length=1, max_length=500)
     method: Literal["mail", "in_store"] = "mail"
-    location_id: str | None = None
+    location_id: LocationId | None = None
     actor: str
 
 

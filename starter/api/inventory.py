@@ -8,6 +8,7 @@ import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 
 from domain.models import Channel
 from starter.api.auth import ROLES, Principal, require
@@ -47,6 +48,8 @@ def inventory_services(request: Request) -> InventoryServices:
 
 Svc = Annotated[InventoryServices, Depends(inventory_services)]
 ANY_ROLE = tuple(sorted(ROLES))
+# What a level's integer columns hold (on hand, reserved, and each ledger movement)
+MAX_UNITS = 2**31 - 1
 
 
 class AdjustmentBody(BaseModel):
@@ -54,8 +57,13 @@ class AdjustmentBody(BaseModel):
 
     location_id: str = Field(min_length=1, max_length=64)
     sku: str = Field(min_length=1, max_length=64)
-    delta: int | None = Field(default=None, description="units to add (a receipt) or, when negative, remove")
-    on_hand: int | None = Field(default=None, ge=0, description="the counted units on hand")
+    delta: int | None = Field(
+        default=None,
+        ge=-MAX_UNITS,
+        le=MAX_UNITS,
+        description="units to add (a receipt) or, when negative, remove",
+    )
+    on_hand: int | None = Field(default=None, ge=0, le=MAX_UNITS, description="the counted units on hand")
     reason: str | None = Field(default=None, max_length=500)
     adjustment_id: str | None = Field(
         default=None, min_length=1, max_length=200, description="idempotency key: a repeat changes nothing"
@@ -103,7 +111,11 @@ def availability(
 
 @router.post(
     "/inventory/adjustments",
-    responses={404: {"description": "unknown location"}, 409: {"description": "stock would go negative"}},
+    responses={
+        404: {"description": "unknown location"},
+        409: {"description": "stock would go negative"},
+        422: {"description": "an invalid adjustment, or a level above what a count holds"},
+    },
 )
 async def adjust_inventory(body: AdjustmentBody, svc: Svc, who: Principal = require("operator", "partner")) -> LevelOut:
     """Count (`on_hand`) or move (`delta`) a location's stock of a SKU; answers the new level."""
@@ -124,6 +136,10 @@ async def adjust_inventory(body: AdjustmentBody, svc: Svc, who: Principal = requ
         raise HTTPException(404, str(err)) from err
     except StockWouldGoNegative as err:
         raise HTTPException(409, str(err)) from err
+    except DataError as err:  # the level would leave what its column holds; the transaction wrote nothing
+        raise HTTPException(
+            422, f"{body.sku} at {body.location_id}: the level would be above the {MAX_UNITS} units a count holds"
+        ) from err
     log.info(
         "inventory adjusted",
         location_id=level.location_id,

@@ -17,7 +17,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.models import PlaceOrder, SkuQuantity
+from domain.models import MAX_AMOUNT, MAX_LINES, PlaceOrder, Quantity, RequestedLines, Sku, one_line_per_sku
 from domain.money import quantize
 from integrations.payments import GatewayUnavailable
 from starter.api.auth import Principal, require
@@ -49,7 +49,6 @@ from workflows.messages import (
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 T = TypeVar("T")
-L = TypeVar("L", SkuQuantity, "ReplacementBody")
 log = structlog.get_logger()
 
 # How a checkout answer reaches the storefront: accepted orders 201, refusals their own codes.
@@ -138,7 +137,7 @@ def _closed_body(summary: OrderSummary) -> dict[str, Any]:
 
 
 class CancelBody(BaseModel):
-    lines: list[SkuQuantity] | None = Field(default=None, min_length=1)
+    lines: RequestedLines | None = Field(default=None, description="omit to cancel everything still cancelable")
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -176,13 +175,6 @@ async def _run_update(svc: Services, order_id: str, name: str, request: BaseMode
         raise
 
 
-def _unique_skus(lines: list[L]) -> list[L]:
-    # Two lines of one SKU would be checked against "delivered" one at a time and could overdraw it.
-    if len({line.sku for line in lines}) != len(lines):
-        raise ValueError("each sku may appear on one line only; add up the quantities")
-    return lines
-
-
 class _SendsUnitsBack(BaseModel):
     """How returned units come back: by mail, or dropped off at a store."""
 
@@ -200,7 +192,7 @@ class _SendsUnitsBack(BaseModel):
 
 
 class ReturnBody(_SendsUnitsBack):
-    lines: Annotated[list[SkuQuantity], AfterValidator(_unique_skus)] = Field(min_length=1, max_length=200)
+    lines: RequestedLines
 
 
 @router.post(
@@ -222,20 +214,25 @@ async def request_return(
 
 
 class ReplacementBody(BaseModel):
-    sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(gt=0, le=10_000)
+    sku: Sku
+    quantity: Quantity
     unit_price: Decimal | None = Field(
-        default=None, ge=0, max_digits=14, description="needed for a sku not on the order; others keep their price"
+        default=None, ge=0, le=MAX_AMOUNT, description="needed for a sku not on the order; others keep their price"
     )
 
 
 class ExchangeBody(_SendsUnitsBack):
-    returned: Annotated[list[SkuQuantity], AfterValidator(_unique_skus)] = Field(
-        min_length=1, max_length=200, description="delivered units sent back"
+    returned: RequestedLines = Field(description="delivered units sent back")
+    replacement: Annotated[list[ReplacementBody], AfterValidator(one_line_per_sku)] = Field(
+        min_length=1, max_length=MAX_LINES, description="units sent in their place"
     )
-    replacement: Annotated[list[ReplacementBody], AfterValidator(_unique_skus)] = Field(
-        min_length=1, max_length=200, description="units sent in their place"
-    )
+
+    @model_validator(mode="after")
+    def _replacement_fits(self) -> Self:
+        priced = sum((q.unit_price * q.quantity for q in self.replacement if q.unit_price is not None), Decimal(0))
+        if priced > MAX_AMOUNT:
+            raise ValueError(f"the replacement is worth {priced}, more than an order may come to ({MAX_AMOUNT})")
+        return self
 
 
 @router.post(
@@ -270,7 +267,7 @@ async def request_exchange(
 
 
 class AppeasementBody(BaseModel):
-    amount: Decimal = Field(gt=0, max_digits=14, description="a decimal string in the order's currency")
+    amount: Decimal = Field(gt=0, le=MAX_AMOUNT, description="a decimal string in the order's currency")
     reason: str = Field(min_length=1, max_length=500)
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from domain.models import Address, SkuQuantity
+from domain.models import Address, RequestedLines
 from starter.api.auth import Principal, require
 from starter.api.orders import Svc, order_update, summary_or_404
 from starter.api.webhooks import signal_order
@@ -36,7 +36,7 @@ class AddressBody(BaseModel):
 
 
 class ReshipBody(BaseModel):
-    lines: list[SkuQuantity] = Field(min_length=1)
+    lines: RequestedLines
     reason: str = Field(min_length=1, max_length=500)
 
 
