@@ -31,6 +31,7 @@ AS_CUSTOMER = {"Authorization": "Bearer t-c1"}
 AS_STOREFRONT = {"Authorization": "Bearer t-store"}
 AS_PARTNER = {"Authorization": "Bearer t-partner"}
 
+NEVER = 10.0  # seconds; far past the route's own deadline in these tests
 RETRIED = RetryResult(order_id="W-1", status="processing", retried=["settle_shipment"], attention=None)
 
 
@@ -84,7 +85,9 @@ class FakeHandle:
         if self.workflow.refuse is not None:
             raise self.workflow.refuse
         if self.workflow.never_answers:
-            await asyncio.Event().wait()  # a worker that is down: only the route's deadline ends this
+            # a worker that is down: the route's deadline should end this wait long before ours does
+            await asyncio.sleep(NEVER)
+            raise AssertionError(f"the route was still waiting after {NEVER}s")
         return self.workflow.answer
 
 
