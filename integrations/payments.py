@@ -3,24 +3,32 @@
 The simulator behaves like a card gateway where it matters to the order workflow: idempotency keys
 (replays return the original transaction, never a second charge), a ledger that refuses to capture
 more than was authorized or refund more than was captured, declines, latency and transient outages.
+With ``failure_rate`` it fails now and then like a real gateway: GatewayUnavailable before the write,
+or after the commit (the answer is lost; the retry with the same idempotency key returns the original
+transaction). Authorizations lapse after ``AUTHORIZATION_TTL`` (``expires_at``).
 """
 
 import random
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import OperationalError
 
+from integrations.simulator_faults import FaultPlan
 from store.tables import gateway_transactions as gt
+
+T = TypeVar("T")
+# How long an authorization holds the funds before the issuer releases them.
+AUTHORIZATION_TTL = timedelta(days=7)
 
 TransactionKind = Literal["authorize", "capture", "void", "refund"]
 TransactionStatus = Literal["succeeded", "declined"]
@@ -39,6 +47,12 @@ class GatewayTransaction(BaseModel):
     status: TransactionStatus
     decline_reason: str | None
     created_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expires_at(self) -> datetime | None:
+        """When the authorization lapses (created_at + AUTHORIZATION_TTL); other transactions do not expire."""
+        return self.created_at + AUTHORIZATION_TTL if self.kind == "authorize" else None
 
 
 class PaymentError(Exception):
@@ -89,8 +103,16 @@ _PREFIX: dict[TransactionKind, str] = {"authorize": "auth", "capture": "cap", "v
 
 
 class SimulatedGateway:
-    def __init__(self, engine: Engine, latency_ms: int = 30, flaky_failures: int = 2) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        latency_ms: int = 30,
+        flaky_failures: int = 2,
+        failure_rate: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
         self._engine = engine
+        self._faults = FaultPlan(failure_rate, seed)
         self._latency_ms = latency_ms
         self._flaky_failures = flaky_failures
         # Outages of tok_flaky are counted per key in memory: a restart of the simulator "heals" the network.
@@ -99,6 +121,20 @@ class SimulatedGateway:
 
     # -- the port --------------------------------------------------------------------------------
     def authorize(
+        self, idempotency_key: str, merchant_reference: str, token: str, amount: Decimal, currency: str
+    ) -> GatewayTransaction:
+        return self._faulty(lambda: self._authorize(idempotency_key, merchant_reference, token, amount, currency))
+
+    def capture(self, idempotency_key: str, authorization_id: str, amount: Decimal) -> GatewayTransaction:
+        return self._faulty(lambda: self._capture(idempotency_key, authorization_id, amount))
+
+    def void(self, idempotency_key: str, authorization_id: str) -> GatewayTransaction:
+        return self._faulty(lambda: self._void(idempotency_key, authorization_id))
+
+    def refund(self, idempotency_key: str, capture_id: str, amount: Decimal) -> GatewayTransaction:
+        return self._faulty(lambda: self._refund(idempotency_key, capture_id, amount))
+
+    def _authorize(
         self, idempotency_key: str, merchant_reference: str, token: str, amount: Decimal, currency: str
     ) -> GatewayTransaction:
         self._network()
@@ -126,7 +162,7 @@ class SimulatedGateway:
             raise CardDeclined(tx.decline_reason or "declined")
         return tx
 
-    def capture(self, idempotency_key: str, authorization_id: str, amount: Decimal) -> GatewayTransaction:
+    def _capture(self, idempotency_key: str, authorization_id: str, amount: Decimal) -> GatewayTransaction:
         self._network()
         with self._transaction() as conn:
             auth = self._lock_parent(conn, authorization_id, "authorize")
@@ -139,7 +175,7 @@ class SimulatedGateway:
                 raise GatewayRefused(f"capture of {amount} exceeds the {remaining} still authorized on {auth.id}")
             return self._insert_once(conn, idempotency_key, _child(auth, "capture", amount))
 
-    def void(self, idempotency_key: str, authorization_id: str) -> GatewayTransaction:
+    def _void(self, idempotency_key: str, authorization_id: str) -> GatewayTransaction:
         self._network()
         with self._transaction() as conn:
             auth = self._lock_parent(conn, authorization_id, "authorize")
@@ -150,7 +186,7 @@ class SimulatedGateway:
                 raise GatewayRefused(f"nothing left to void on {auth.id}: it is fully captured or already voided")
             return self._insert_once(conn, idempotency_key, _child(auth, "void", remaining))
 
-    def refund(self, idempotency_key: str, capture_id: str, amount: Decimal) -> GatewayTransaction:
+    def _refund(self, idempotency_key: str, capture_id: str, amount: Decimal) -> GatewayTransaction:
         self._network()
         with self._transaction() as conn:
             cap = self._lock_parent(conn, capture_id, "capture")
@@ -185,6 +221,21 @@ class SimulatedGateway:
             return [GatewayTransaction.model_validate(dict(r)) for r in conn.execute(stmt).mappings()]
 
     # -- simulation ------------------------------------------------------------------------------
+    def _faulty(self, call: Callable[[], T]) -> T:
+        """Run one write, failing it as the fault plan says: before it reaches the ledger, or after its commit."""
+        fault = self._faults.gateway()
+        if fault == "before":
+            raise GatewayUnavailable("payment gateway unavailable (simulated outage); retry with the same key")
+        try:
+            result = call()
+        except PaymentError as err:
+            if fault == "after":
+                raise GatewayUnavailable("payment gateway timed out (simulated); retry with the same key") from err
+            raise
+        if fault == "after":
+            raise GatewayUnavailable("payment gateway timed out (simulated); retry with the same key")
+        return result
+
     def _network(self) -> None:
         if self._latency_ms > 0:
             time.sleep(self._latency_ms / 1000 * random.uniform(0.5, 1.5))

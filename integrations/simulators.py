@@ -9,60 +9,46 @@ in ``auto`` mode, reports to the OMS one step per delay:
   has come, picked_up, all on the warehouse webhook; no carrier is involved;
 - orders for a location in ``reject_locations``: one ``rejected`` event (with a reason) after the first delay.
 
-``POST /warehouse/fulfillment-orders/{id}/cancel`` stops a fulfillment order that has not left yet (not shipped,
-not collected): its run is canceled, so no further webhook is sent for it. Webhooks are retried because the
-OMS projects shipments asynchronously and may not know a fulfillment order or tracking number for a moment.
+What the locations received and the webhooks they owe live in PostgreSQL (``integrations/simulator_store.py``),
+so a restarted simulator goes on where it stopped, and several simulator processes share the work without
+sending a step twice. Webhooks are retried while the OMS answers "not yet" (404, 425, 429, 5xx or no answer)
+and given up on any other 4xx. ``failure_rate`` makes the partners fail like real ones
+(``integrations/simulator_faults.py``).
+
+Partner calls: release (a repeat answers the record and resends the latest warehouse webhook), cancel (until
+the goods leave: shipped or collected), amend (take units off, until picking starts), and the carrier's
+tracking (which resends the latest carrier webhook).
 """
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import structlog
 from fastapi import FastAPI, Header, HTTPException
 from pydantic import BaseModel
+from sqlalchemy import Engine
 
+from domain.models import SkuQuantity
+from integrations.simulator_faults import FaultPlan
+from integrations.simulator_flows import Stage, flow_of, parse_locations
+from integrations.simulator_store import Outcome, SimulatorStore, Webhook
 from integrations.warehouse import FulfillmentRequest
 
+__all__ = ["create_simulator_app", "parse_locations"]
+
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
-Stage = Literal[
-    "received",
-    "picked",
-    "packed",
-    "shipped",
-    "in_transit",
-    "out_for_delivery",
-    "delivered",
-    "ready_for_pickup",
-    "picked_up",
-    "rejected",
-    "canceled",
-    "failed",
-]
-
-CARRIER = "yamato"
-RETRY_FIRST_S = 0.2
-RETRY_MAX_S = 5.0
-RETRY_ATTEMPTS = 20
 # Answers meaning "not yet": the OMS has not projected the fulfillment order or shipment, or is busy.
 # 409 is not one: the OMS answers it for an order that has closed, which no retry will reopen.
 _RETRY_STATUSES = frozenset({404, 425, 429})
-_SHIP_FLOW: tuple[Stage, ...] = ("picked", "packed", "shipped", "in_transit", "out_for_delivery", "delivered")
-_PICKUP_FLOW: tuple[Stage, ...] = ("picked", "packed", "ready_for_pickup", "picked_up")
-_REJECT_FLOW: tuple[Stage, ...] = ("rejected",)
-_CARRIER_EVENTS = frozenset[Stage]({"in_transit", "out_for_delivery", "delivered"})
-# From these steps on, the goods have left the location: the fulfillment order can no longer be canceled.
-_HANDOVER_EVENTS = frozenset[Stage]({"shipped", "picked_up"})
-PICKUP = "pickup"
-
-
-def parse_locations(text: str) -> frozenset[str]:
-    """``"STORE-A, DC-B"`` -> ``{"STORE-A", "DC-B"}``; blanks are ignored, so ``""`` is nobody."""
-    return frozenset(part.strip() for part in text.split(",") if part.strip())
+# Longer than a webhook's HTTP timeout, so a claimed webhook is never sent by two senders at once.
+LEASE_S = 30.0
+HTTP_TIMEOUT_S = 10.0
+BATCH = 50
 
 
 class ReceivedFulfillmentOrder(BaseModel):
@@ -70,10 +56,15 @@ class ReceivedFulfillmentOrder(BaseModel):
     order_id: str
     location_id: str
     status: Stage = "received"
+    lines: list[SkuQuantity]  # what the location still holds for it (an amend takes units off)
     tracking_number: str | None = None
     carrier: str | None = None
     error: str | None = None
-    request: FulfillmentRequest
+    request: FulfillmentRequest  # the release as received
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> "ReceivedFulfillmentOrder":
+        return cls.model_validate({k: row[k] for k in cls.model_fields})
 
 
 class CancelAnswer(BaseModel):
@@ -82,132 +73,79 @@ class CancelAnswer(BaseModel):
     status: Stage
 
 
-class _Simulator:
-    def __init__(
-        self, oms_api_url: str, partner_token: str, mode: str, delay_s: float, reject_locations: frozenset[str]
-    ) -> None:
-        self.oms_api_url = oms_api_url.rstrip("/")
-        self.partner_token = partner_token
-        self.mode = mode
-        self.delay_s = delay_s
-        self.reject_locations = reject_locations
-        self.received: dict[str, ReceivedFulfillmentOrder] = {}
-        self.tracking_numbers: set[str] = set()
-        # Fulfillment orders canceled before they were received: a late release of one is never run.
-        self.canceled_unknown: set[str] = set()
-        # Fulfillment orders whose goods have left (shipped or collected), from the moment that step is sent.
-        self.handed_over: set[str] = set()
-        # The event loop only keeps weak references to tasks; `tasks` keeps them alive until done,
-        # `runs` finds a fulfillment order's run to cancel it.
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.runs: dict[str, asyncio.Task[None]] = {}
-        self.client: httpx.AsyncClient | None = None
+class AmendRequest(BaseModel):
+    remove: list[SkuQuantity]
 
-    def accept(self, request: FulfillmentRequest) -> ReceivedFulfillmentOrder:
-        fo_id = request.fulfillment_order_id
-        known = self.received.get(fo_id)
-        if known is not None:
-            return known
-        record = ReceivedFulfillmentOrder(
-            fulfillment_order_id=fo_id, order_id=request.order_id, location_id=request.location_id, request=request
-        )
-        self.received[fo_id] = record
-        if fo_id in self.canceled_unknown:
-            record.status = "canceled"
-            log.info("fulfillment_order_received_after_cancel", fulfillment_order_id=fo_id)
-            return record
-        log.info("fulfillment_order_received", fulfillment_order_id=fo_id, mode=self.mode)
-        if self.mode == "auto":
-            task = asyncio.create_task(self._run(record, self._flow_of(request)), name=f"simulate-{fo_id}")
-            self.tasks.add(task)
-            self.runs[fo_id] = task
-            task.add_done_callback(self.tasks.discard)
-            task.add_done_callback(lambda _: self.runs.pop(fo_id, None))
-        return record
 
-    def _flow_of(self, request: FulfillmentRequest) -> tuple[Stage, ...]:
-        if request.location_id in self.reject_locations:
-            return _REJECT_FLOW
-        return _PICKUP_FLOW if request.delivery_method == PICKUP else _SHIP_FLOW
+class ParcelAnswer(BaseModel):
+    tracking_number: str
+    status: str
 
-    async def cancel(self, fo_id: str) -> CancelAnswer | None:
-        """Stop the fulfillment order if its goods have not left; None once they have (shipped or collected).
 
-        Idempotent. An unknown id is canceled too, and remembered: nothing will ever ship for it, even if
-        its release arrives later (the OMS may still be retrying it).
-        """
-        if fo_id in self.handed_over:
-            return None
-        record = self.received.get(fo_id)
-        if record is None:
-            self.canceled_unknown.add(fo_id)
-            log.info("fulfillment_order_canceled_unknown", fulfillment_order_id=fo_id)
-            return CancelAnswer(fulfillment_order_id=fo_id, canceled=True, status="canceled")
-        task = self.runs.get(fo_id)
-        if task is not None:
-            task.cancel()
-            # Wait for the run to end (it leaves `runs` then), so nothing is sent for it once this answer is given.
-            await asyncio.wait([task])
-        if record.status != "rejected":
-            # A rejected fulfillment order had stopped already: it keeps the location's answer as its status.
-            record.status = "canceled"
-        log.info("fulfillment_order_canceled", fulfillment_order_id=fo_id, status=record.status)
-        return CancelAnswer(fulfillment_order_id=fo_id, canceled=True, status=record.status)
+class _Sender:
+    """Claims due webhooks, posts each once, and records the answer; the store schedules what follows."""
 
-    def new_tracking_number(self) -> str:
+    def __init__(self, store: SimulatorStore, client: httpx.AsyncClient, url: str, token: str, poll_s: float) -> None:
+        self.store, self.client, self.url, self.poll_s = store, client, url, poll_s
+        self.headers = {"Authorization": f"Bearer {token}"}
+        # Sends in flight, by webhook id, with their fulfillment order: a cancel aborts that order's sends.
+        self.inflight: dict[int, tuple[str, asyncio.Task[None]]] = {}
+        self.unsettled: set[int] = set()
+
+    async def run(self) -> None:
         while True:
-            number = "YMT" + "".join(secrets.choice("0123456789") for _ in range(10))
-            if number not in self.tracking_numbers:
-                self.tracking_numbers.add(number)
-                return number
-
-    async def _run(self, record: ReceivedFulfillmentOrder, flow: tuple[Stage, ...]) -> None:
-        fo_id = record.fulfillment_order_id
-        body: dict[str, Any]
-        for stage in flow:
-            await asyncio.sleep(self.delay_s)
-            if stage in _CARRIER_EVENTS:
-                path, body = "/v1/webhooks/carrier", {"tracking_number": record.tracking_number, "event": stage}
-            else:
-                path, body = "/v1/webhooks/warehouse", {"fulfillment_order_id": fo_id, "event": stage}
-                if stage == "shipped":
-                    record.tracking_number, record.carrier = self.new_tracking_number(), CARRIER
-                    body |= {"tracking_number": record.tracking_number, "carrier": record.carrier}
-                elif stage == "rejected":
-                    body["reason"] = f"no capacity at {record.location_id}"
-            if stage in _HANDOVER_EVENTS:
-                # The parcel has left (or the customer has it) before the OMS hears of it: no cancel from here on.
-                self.handed_over.add(fo_id)
-            error = await self._send(path, body, fo_id)
-            if error is not None:
-                record.status, record.error = "failed", f"{stage}: {error}"
-                return
-            record.status = stage
-
-    async def _send(self, path: str, body: dict[str, Any], fo_id: str) -> str | None:
-        """Deliver one webhook, retrying while the OMS says "not yet"; the last answer if it never took it."""
-        assert self.client is not None, "the simulator's lifespan has not started"
-        headers = {"Authorization": f"Bearer {self.partner_token}"}
-        delay = RETRY_FIRST_S
-        outcome = ""
-        for attempt in range(1, RETRY_ATTEMPTS + 1):
             try:
-                response = await self.client.post(self.oms_api_url + path, json=body, headers=headers)
-            except httpx.TransportError as err:
-                outcome = f"unreachable: {err!r}"
-            else:
-                if response.is_success:
-                    log.info("webhook_sent", path=path, fulfillment_order_id=fo_id, webhook=body["event"])
-                    return None
-                outcome = f"{response.status_code}: {response.text[:300]}"
-                if response.status_code < 500 and response.status_code not in _RETRY_STATUSES:
-                    log.warning("webhook_refused", path=path, fulfillment_order_id=fo_id, answer=outcome)
-                    return outcome
-            log.info("webhook_retry", path=path, fulfillment_order_id=fo_id, attempt=attempt, answer=outcome)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_S)
-        log.error("webhook_gave_up", path=path, fulfillment_order_id=fo_id, attempts=RETRY_ATTEMPTS, answer=outcome)
-        return outcome
+                claimed = await asyncio.to_thread(self.store.claim, BATCH, LEASE_S)
+            except Exception:  # the database restarting must not end the loop
+                log.exception("simulator_claim_failed")
+                claimed = []
+            for webhook in claimed:
+                self.unsettled.add(webhook.id)
+                task = asyncio.create_task(self._deliver(webhook), name=f"webhook-{webhook.fulfillment_order_id}")
+                self.inflight[webhook.id] = (webhook.fulfillment_order_id, task)
+                task.add_done_callback(self._forget(webhook.id))
+            if len(claimed) < BATCH:
+                await asyncio.sleep(self.poll_s)
+
+    def _forget(self, webhook_id: int) -> Callable[["asyncio.Task[None]"], None]:
+        return lambda _: self.inflight.pop(webhook_id, None) and None
+
+    async def abort(self, fo_id: str) -> None:
+        """Abandon the sends in flight for a fulfillment order the OMS has just stopped (in this process)."""
+        tasks = [task for fo, task in self.inflight.values() if fo == fo_id]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        tasks = [task for _, task in self.inflight.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # What this process claimed and did not finish is due again at once, for the next simulator.
+        await asyncio.to_thread(self.store.unclaim, sorted(self.unsettled))
+
+    async def _deliver(self, webhook: Webhook) -> None:
+        outcome, answer = await self._post(webhook)
+        await asyncio.to_thread(self.store.settle, webhook.id, outcome, answer)
+        self.unsettled.discard(webhook.id)
+
+    async def _post(self, webhook: Webhook) -> tuple[Outcome, str]:
+        where = {"path": webhook.path, "fulfillment_order_id": webhook.fulfillment_order_id, "webhook": webhook.stage}
+        try:
+            response = await self.client.post(self.url + webhook.path, json=webhook.body, headers=self.headers)
+        except httpx.TransportError as err:
+            log.info("webhook_retry", attempt=webhook.attempts, answer=repr(err), **where)
+            return "retry", f"unreachable: {err!r}"
+        answer = f"{response.status_code}: {response.text[:300]}"
+        if response.is_success:
+            log.info("webhook_sent", **where)
+            return "sent", answer
+        if response.status_code >= 500 or response.status_code in _RETRY_STATUSES:
+            log.info("webhook_retry", attempt=webhook.attempts, answer=answer, **where)
+            return "retry", answer
+        log.warning("webhook_refused", answer=answer, **where)
+        return "refused", answer
 
 
 def create_simulator_app(
@@ -217,24 +155,50 @@ def create_simulator_app(
     delay_s: float,
     transport: httpx.AsyncBaseTransport | None = None,
     reject_locations: Iterable[str] = (),
+    *,
+    engine: Engine,
+    faults: FaultPlan | None = None,
+    retry_first_s: float = 0.2,
 ) -> FastAPI:
     """``transport`` replaces the network towards the OMS (tests hand in an ``httpx.MockTransport``);
-    fulfillment orders for ``reject_locations`` are rejected instead of fulfilled (``OMS_SIMULATE_REJECT``)."""
+    fulfillment orders for ``reject_locations`` are rejected instead of fulfilled (``OMS_SIMULATE_REJECT``);
+    ``engine`` holds the simulators' state; ``faults`` decides which partner calls fail."""
     if mode not in ("auto", "off"):
         raise ValueError(f"simulator mode is 'auto' or 'off', not {mode!r}")
-    sim = _Simulator(oms_api_url, partner_token, mode, delay_s, frozenset(reject_locations))
+    rejecting = frozenset(reject_locations)
+    plan = faults or FaultPlan()
+    store = SimulatorStore(engine, delay_s, plan, retry_first_s=retry_first_s)
+    sender: _Sender | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(transport=transport, timeout=10.0) as client:
-            sim.client = client
+        nonlocal sender
+        if mode != "auto":
+            yield
+            return
+        async with httpx.AsyncClient(transport=transport, timeout=HTTP_TIMEOUT_S) as client:
+            sender = _Sender(store, client, oms_api_url.rstrip("/"), partner_token, max(0.01, min(0.5, delay_s / 2)))
+            loop = asyncio.create_task(sender.run(), name="simulator-sender")
             try:
                 yield
             finally:
-                for task in list(sim.tasks):
-                    task.cancel()
-                await asyncio.gather(*sim.tasks, return_exceptions=True)
-                sim.client = None
+                loop.cancel()
+                await asyncio.gather(loop, return_exceptions=True)
+                await sender.stop()
+                sender = None
+
+    async def partner_call(work: Callable[[], Awaitable[T]]) -> T:
+        """Run a partner call, failing it now and then as ``faults`` says: 503 before the work, or the work
+        done and its answer lost (503), or done slowly and timed out (504)."""
+        fault = plan.endpoint()
+        if fault == "unavailable":
+            raise HTTPException(503, "simulated outage: nothing was done, try again")
+        if fault == "slow":
+            await asyncio.sleep(plan.slow_s)
+        result = await work()
+        if fault is not None:
+            raise HTTPException(503 if fault == "lost_answer" else 504, "simulated outage: the answer was lost")
+        return result
 
     app = FastAPI(title="OMS partner simulators", lifespan=lifespan)
 
@@ -242,11 +206,18 @@ def create_simulator_app(
     async def release(
         request: FulfillmentRequest, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None
     ) -> ReceivedFulfillmentOrder:
-        # Deduplicated on the fulfillment order id, which is what the OMS sends as Idempotency-Key:
-        # a repeat is acknowledged with what was received first and never runs a second time.
+        """Deduplicated on the fulfillment order id, which the OMS sends as Idempotency-Key: a repeat answers
+        what was received first, never runs twice, and sends the latest warehouse webhook again."""
         if idempotency_key is not None and idempotency_key != request.fulfillment_order_id:
             raise HTTPException(400, "Idempotency-Key must be the fulfillment order id")
-        return sim.accept(request)
+        flow = flow_of(request.location_id, request.delivery_method, rejecting) if mode == "auto" else ()
+
+        async def work() -> ReceivedFulfillmentOrder:
+            row, new = await asyncio.to_thread(store.accept, request.model_dump(mode="json"), flow)
+            log.info("fulfillment_order_received", fulfillment_order_id=request.fulfillment_order_id, new=new)
+            return ReceivedFulfillmentOrder.of(row)
+
+        return await partner_call(work)
 
     @app.post(
         "/warehouse/fulfillment-orders/{fulfillment_order_id}/cancel",
@@ -254,18 +225,74 @@ def create_simulator_app(
         responses={409: {"description": "too late: the fulfillment order has shipped or been picked up"}},
     )
     async def cancel(fulfillment_order_id: str) -> CancelAnswer:
-        """Stop a fulfillment order before it leaves; no webhook is sent for it afterwards. Idempotent."""
-        answer = await sim.cancel(fulfillment_order_id)
-        if answer is None:
-            raise HTTPException(409, f"{fulfillment_order_id} has already left the location (shipped or picked up)")
-        return answer
+        """Stop a fulfillment order before its goods leave; no webhook is sent for it afterwards. Idempotent.
+        An unknown id is canceled too, and a later release of it never runs."""
+
+        async def work() -> CancelAnswer:
+            row = await asyncio.to_thread(store.cancel, fulfillment_order_id)
+            if row is None:
+                raise HTTPException(409, f"{fulfillment_order_id} has already left the location (shipped or picked up)")
+            if sender is not None:
+                await sender.abort(fulfillment_order_id)
+            log.info("fulfillment_order_canceled", fulfillment_order_id=fulfillment_order_id, status=row["status"])
+            return CancelAnswer(fulfillment_order_id=fulfillment_order_id, canceled=True, status=row["status"])
+
+        return await partner_call(work)
+
+    @app.post(
+        "/warehouse/fulfillment-orders/{fulfillment_order_id}/amend",
+        tags=["warehouse"],
+        responses={
+            400: {"description": "the fulfillment order does not hold those units"},
+            404: {"description": "no such fulfillment order"},
+            409: {"description": "too late: picking has started"},
+        },
+    )
+    async def amend(
+        fulfillment_order_id: str,
+        body: AmendRequest,
+        idempotency_key: Annotated[str, Header(alias="Idempotency-Key")],
+    ) -> ReceivedFulfillmentOrder:
+        """Take units off a fulfillment order that is not picked yet, once per key; amended to nothing, it is
+        canceled. The answer holds the remaining lines; the webhooks sent afterwards carry them."""
+        remove = [item.model_dump(mode="json") for item in body.remove]
+
+        async def work() -> ReceivedFulfillmentOrder:
+            amended = await asyncio.to_thread(store.amend, fulfillment_order_id, remove, idempotency_key)
+            if amended.refusal is not None:
+                raise HTTPException(*amended.refusal)
+            assert amended.record is not None
+            log.info("fulfillment_order_amended", fulfillment_order_id=fulfillment_order_id, remove=remove)
+            return ReceivedFulfillmentOrder.of(amended.record)
+
+        return await partner_call(work)
 
     @app.get("/warehouse/fulfillment-orders", tags=["warehouse"])
     async def received() -> list[ReceivedFulfillmentOrder]:
-        return list(sim.received.values())
+        return [ReceivedFulfillmentOrder.of(row) for row in await asyncio.to_thread(store.records)]
+
+    @app.get("/warehouse/fulfillment-orders/{fulfillment_order_id}", tags=["warehouse"])
+    async def received_one(fulfillment_order_id: str) -> ReceivedFulfillmentOrder:
+        row = await asyncio.to_thread(store.record, fulfillment_order_id)
+        if row is None:
+            raise HTTPException(404, f"no fulfillment order {fulfillment_order_id}")
+        return ReceivedFulfillmentOrder.of(row)
+
+    @app.get("/carrier/parcels/{tracking_number}", tags=["carrier"], responses={404: {"description": "no parcel"}})
+    async def parcel(tracking_number: str) -> ParcelAnswer:
+        """Where the parcel is: the latest carrier event sent ("shipped" before any). Asking also sends that
+        event again, so one the OMS missed arrives."""
+
+        async def work() -> ParcelAnswer:
+            status = await asyncio.to_thread(store.track, tracking_number)
+            if status is None:
+                raise HTTPException(404, f"no parcel {tracking_number}")
+            return ParcelAnswer(tracking_number=tracking_number, status=status)
+
+        return await partner_call(work)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "mode": sim.mode, "reject_locations": sorted(sim.reject_locations)}
+        return {"status": "ok", "mode": mode, "reject_locations": sorted(rejecting), "failure_rate": plan.rate}
 
     return app

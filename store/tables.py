@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -173,6 +174,9 @@ orders = Table(
     Column("promised_date", Date),
     # while units wait for stock: when the order gives up waiting and cancels them
     Column("backordered_until", DateTime(timezone=True)),
+    # a row of the order the projection could not write (a value its column cannot hold): why, and when
+    Column("projection_error", Text),
+    Column("projection_error_at", DateTime(timezone=True)),
 )
 
 order_lines = Table(
@@ -217,7 +221,8 @@ fulfillment_orders = Table(
     Column("status", String(16), nullable=False),
     Column("lines", Json, nullable=False),
     Column("carrier", String(64)),
-    Column("tracking_number", String(64), unique=True),
+    # one parcel may carry several fulfillment orders (of one order or several): indexed, not unique
+    Column("tracking_number", String(64), index=True),
     Column("captured", MONEY, nullable=False),
     Column("invoice_id", String(80)),
     _now(),
@@ -291,3 +296,74 @@ gateway_transactions = Table(
 )
 
 Index("ix_gateway_transactions_parent", gateway_transactions.c.parent_id)
+
+# -- the partner simulators' own state (warehouse, store and carrier) --------------------------
+# What the simulated locations received, so a restarted simulator resumes every fulfillment order in flight.
+simulator_fulfillment_orders = Table(
+    "simulator_fulfillment_orders",
+    metadata,
+    Column("fulfillment_order_id", String(80), primary_key=True),
+    Column("order_id", String(64), nullable=False),
+    Column("location_id", String(64), nullable=False),
+    Column("delivery_method", String(32), nullable=False),
+    # the units still to fulfil (amends take units off); `request` is the release as it was received
+    Column("lines", Json, nullable=False),
+    Column("request", Json, nullable=False),
+    # the steps this location reports, in order, and the first one not scheduled yet
+    Column("flow", Json, nullable=False),
+    Column("next_step", Integer, nullable=False, server_default="0"),
+    Column("status", String(24), nullable=False),
+    Column("tracking_number", String(40), unique=True),
+    Column("carrier", String(32)),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _now(),
+)
+
+# Cancels of fulfillment orders the location had not received: a late release of one never runs.
+simulator_early_cancels = Table(
+    "simulator_early_cancels",
+    metadata,
+    Column("fulfillment_order_id", String(80), primary_key=True),
+    Column("canceled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+SIMULATOR_WEBHOOK_STATES = ("pending", "sent", "failed", "canceled")
+
+# Webhooks to send: a pending row is claimed by moving its due time past a lease, so one sender has it at a time.
+# `chain` rows are the fulfillment order's own steps; the others repeat one (a duplicate, or a resend on request).
+simulator_webhooks = Table(
+    "simulator_webhooks",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("fulfillment_order_id", String(80), nullable=False, index=True),
+    Column("stage", String(24), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("chain", Boolean, nullable=False),
+    Column("path", String(40), nullable=False),
+    Column("body", Json, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("last_answer", Text),
+    Column("sent_at", DateTime(timezone=True)),
+    CheckConstraint("state in (" + ",".join(f"'{s}'" for s in SIMULATOR_WEBHOOK_STATES) + ")", name="state"),
+)
+
+Index(
+    "ix_simulator_webhooks_due",
+    simulator_webhooks.c.due_at,
+    postgresql_where=simulator_webhooks.c.state == "pending",
+)
+
+# Amends applied, by idempotency key: a retried amend answers what the first one left.
+simulator_amendments = Table(
+    "simulator_amendments",
+    metadata,
+    Column("idempotency_key", String(200), primary_key=True),
+    Column("fulfillment_order_id", String(80), nullable=False),
+    Column("remove", Json, nullable=False),
+    Column("lines", Json, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
