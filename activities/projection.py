@@ -12,4 +12,11 @@ class ProjectionActivities:
 
     @activity.defn(name=PROJECT_ORDER)
     def project(self, batch: ProjectionBatch) -> None:
-        self._projection.project(batch)
+        """The read model never holds the order up: a row it cannot write is skipped and the order flagged in the
+        read model (logged here for an operator); only a transient database error fails the step, to be retried."""
+        problem = self._projection.project(batch)
+        if problem is not None:
+            activity.logger.error(
+                "Read model incomplete: rows skipped, order flagged",
+                extra={"order_id": batch.order.order_id, "workflow_id": batch.workflow_id, "problem": problem},
+            )

@@ -13,8 +13,8 @@ from typing import Any
 from psycopg.errors import NotNullViolation
 from pydantic import BaseModel
 from pydantic_core import to_json
-from sqlalchemy import Engine, and_, or_, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, TextClause, and_, or_, select, text
+from sqlalchemy.exc import DataError, IntegrityError
 
 from domain import events as ev
 from domain.models import PlaceOrder, SkuQuantity
@@ -104,6 +104,14 @@ class TimelineEntry(BaseModel):
     summary: str
 
 
+class ProjectionError(BaseModel):
+    """Part of the order the read model could not write (a value its column cannot hold): the order went on, this
+    summary misses it. Agents see why and since when; the workflow's history has everything."""
+
+    reason: str
+    at: datetime
+
+
 class OrderSummary(BaseModel):
     order_id: str
     workflow_id: str
@@ -129,6 +137,7 @@ class OrderSummary(BaseModel):
     timeline: list[TimelineEntry]
     placed_at: datetime
     updated_at: datetime
+    projection_error: ProjectionError | None = None
 
 
 class OrderListItem(BaseModel):
@@ -265,43 +274,121 @@ def _json(value: object) -> str:
     return encoded.decode()
 
 
+_FLAG_PROJECTION_ERROR = text(
+    """
+    UPDATE orders SET projection_error = :reason, projection_error_at = now()
+    WHERE order_id = CAST(:order_id AS varchar)
+    """
+)
+
+# What a row the database cannot hold raises: a value too long or out of range, or a constraint it breaks. Anything
+# else (a lost connection, a timeout) is raised for the activity to retry.
+_DATA_ERRORS = (DataError, IntegrityError)
+
+
 class OrderProjection:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def project(self, batch: ProjectionBatch) -> None:
+    def project(self, batch: ProjectionBatch) -> str | None:
         """Write the batch in one transaction, one statement per table; a batch older than the projected order
-        (a late retry) changes nothing."""
+        (a late retry) changes nothing.
+
+        A row the database cannot hold never blocks the order: the batch is written again without it (every other
+        row, each table's rows one by one where its statement failed), the order is flagged with the reason
+        (`projection_error`), and the reason is returned for the caller to log. None when everything was written."""
         order, placed = batch.order, batch.order.placed
         if placed is None:
             raise ValueError(f"order {order.order_id} has no OrderPlaced event to project")
-        key = {"order_id": order.order_id}
+        try:
+            with self._engine.begin() as conn:
+                _Writer(conn, tolerant=False).write(batch, placed)
+            return None
+        except _DATA_ERRORS as err:
+            if isinstance(err.orig, NotNullViolation) and err.orig.diag.column_name == "placed_at":
+                raise ValueError(
+                    f"order {order.order_id} is projected for the first time without its OrderPlaced event"
+                ) from err
         with self._engine.begin() as conn:
+            writer = _Writer(conn, tolerant=True)
+            writer.write(batch, placed)
+            if not writer.skipped:
+                return None
+            reason = "; ".join(writer.skipped)
+            conn.execute(_FLAG_PROJECTION_ERROR, {"order_id": order.order_id, "reason": reason})
+        return reason
+
+
+class _Writer:
+    """One batch's statements on one connection. Tolerant, a statement the database refuses for its data is rolled
+    back to a savepoint and its rows tried one at a time; what still fails is skipped and named in `skipped`."""
+
+    def __init__(self, conn: Connection, *, tolerant: bool) -> None:
+        self._conn = conn
+        self._tolerant = tolerant
+        self.skipped: list[str] = []
+
+    def write(self, batch: ProjectionBatch, placed: PlaceOrder) -> None:
+        order = batch.order
+        key = {"order_id": order.order_id}
+        written = self._order(_order_row(batch, placed))
+        if written is None:
+            return  # a newer batch is already projected (this retry is stale), or the order's row cannot be written
+        self._rows("order_lines", _UPSERT_LINES, key, [_line_row(line) for line in order.lines], "sku")
+        if order.fulfillment_orders:
+            fos = [_fulfillment_order_row(fo) for fo in order.fulfillment_orders]
+            self._rows("fulfillment_orders", _UPSERT_FULFILLMENT_ORDERS, key, fos, "id")
+        if order.returns:
+            self._rows("returns", _UPSERT_RETURNS, key, _return_rows(order, batch.events), "return_id")
+        if not batch.events:
+            return
+        self._rows("order_events", _INSERT_EVENTS, key, [_event_row(item) for item in batch.events], "seq")
+        money = {**key, "currency": order.currency}
+        payments_rows = [row for item in batch.events for row in _payment_rows(item.event)]
+        if payments_rows:
+            self._rows("payments", _INSERT_PAYMENTS, money, payments_rows, "transaction_id")
+        invoiced = [_invoice_row(item.event) for item in batch.events if isinstance(item.event, ev.InvoiceIssued)]
+        if invoiced:
+            self._rows("invoices", _INSERT_INVOICES, money, invoiced, "invoice_id")
+
+    def _order(self, row: dict[str, Any]) -> int | None:
+        """The order's row, or None when it is stale or (tolerant) cannot be written: nothing else can be then."""
+        if not self._tolerant:
+            return self._upsert_order(row)
+        try:
+            with self._conn.begin_nested():
+                return self._upsert_order(row)
+        except _DATA_ERRORS as err:
+            self.skipped.append(f"orders: {_cause(err)}")
+            return None
+
+    def _upsert_order(self, row: dict[str, Any]) -> int | None:
+        fresh = self._conn.execute(_UPSERT_ORDER, row).first()
+        return None if fresh is None else int(fresh[0])
+
+    def _rows(
+        self, table: str, statement: TextClause, params: dict[str, Any], rows: list[dict[str, Any]], name: str
+    ) -> None:
+        if not self._tolerant:
+            self._conn.execute(statement, {**params, "rows": _json(rows)})
+            return
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(statement, {**params, "rows": _json(rows)})
+            return
+        except _DATA_ERRORS:
+            pass  # find the rows that cannot be written; the others are
+        for row in rows:
             try:
-                fresh = conn.execute(_UPSERT_ORDER, _order_row(batch, placed)).first()
-            except IntegrityError as err:
-                if isinstance(err.orig, NotNullViolation) and err.orig.diag.column_name == "placed_at":
-                    raise ValueError(
-                        f"order {order.order_id} is projected for the first time without its OrderPlaced event"
-                    ) from err
-                raise
-            if fresh is None:
-                return  # a newer batch is already projected; this retry is stale
-            conn.execute(_UPSERT_LINES, {**key, "rows": _json([_line_row(line) for line in order.lines])})
-            if order.fulfillment_orders:
-                fos = [_fulfillment_order_row(fo) for fo in order.fulfillment_orders]
-                conn.execute(_UPSERT_FULFILLMENT_ORDERS, {**key, "rows": _json(fos)})
-            if order.returns:
-                conn.execute(_UPSERT_RETURNS, {**key, "rows": _json(_return_rows(order, batch.events))})
-            if not batch.events:
-                return
-            conn.execute(_INSERT_EVENTS, {**key, "rows": _json([_event_row(item) for item in batch.events])})
-            money = [row for item in batch.events for row in _payment_rows(item.event)]
-            if money:
-                conn.execute(_INSERT_PAYMENTS, {**key, "currency": order.currency, "rows": _json(money)})
-            invoiced = [_invoice_row(item.event) for item in batch.events if isinstance(item.event, ev.InvoiceIssued)]
-            if invoiced:
-                conn.execute(_INSERT_INVOICES, {**key, "currency": order.currency, "rows": _json(invoiced)})
+                with self._conn.begin_nested():
+                    self._conn.execute(statement, {**params, "rows": _json([row])})
+            except _DATA_ERRORS as err:
+                self.skipped.append(f"{table} {row.get(name)}: {_cause(err)}")
+
+
+def _cause(err: DataError | IntegrityError) -> str:
+    """The database's own words for a refused row, on one line."""
+    return str(err.orig).strip().splitlines()[0] if err.orig is not None else str(err)
 
 
 def _order_row(batch: ProjectionBatch, placed: PlaceOrder) -> dict[str, Any]:
@@ -494,6 +581,9 @@ class OrderQueries:
                 timeline=[TimelineEntry.model_validate(dict(t)) for t in timeline],
                 placed_at=row["placed_at"],
                 updated_at=row["updated_at"],
+                projection_error=None
+                if row["projection_error"] is None
+                else ProjectionError(reason=row["projection_error"], at=row["projection_error_at"]),
             )
 
     def search(
@@ -531,11 +621,13 @@ class OrderQueries:
         with self._engine.connect() as conn:
             return list(conn.execute(stmt).scalars())
 
-    def fulfillment_order_of_tracking(self, tracking_number: str) -> tuple[str, str] | None:
+    def fulfillment_orders_of_tracking(self, tracking_number: str) -> list[tuple[str, str]]:
+        """(order id, fulfillment order id) of every fulfillment order in the parcel: several fulfillment orders, of
+        one order or of several, may share a tracking number."""
+        stmt = (
+            select(fulfillment_orders.c.order_id, fulfillment_orders.c.id)
+            .where(fulfillment_orders.c.tracking_number == tracking_number)
+            .order_by(fulfillment_orders.c.order_id, fulfillment_orders.c.id)
+        )
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(fulfillment_orders.c.order_id, fulfillment_orders.c.id).where(
-                    fulfillment_orders.c.tracking_number == tracking_number
-                )
-            ).first()
-        return (row[0], row[1]) if row else None
+            return [(row[0], row[1]) for row in conn.execute(stmt)]

@@ -153,7 +153,7 @@ def test_an_order_is_projected_once_and_read_back_with_lines_payments_and_timeli
     assert [p.kind for p in summary.payments] == ["authorize"]
     assert summary.shipments[0].tracking_number == f"T{order_id}"
     # and a carrier's tracking number resolves to the order
-    assert queries.fulfillment_order_of_tracking(f"T{order_id}") == (order_id, f"{order_id}-F1")
+    assert queries.fulfillment_orders_of_tracking(f"T{order_id}") == [(order_id, f"{order_id}-F1")]
     # and agents find it by customer, status and channel
     assert [o.order_id for o in queries.search(customer_id="C-7", status="shipped", channel="web")] == [order_id]
     assert queries.search(customer_id="C-7", status="delivered") == []
