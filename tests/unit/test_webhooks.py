@@ -1,7 +1,8 @@
-"""The warehouse webhook at the HTTP edge, with the order's workflow stood in for.
+"""The warehouse and carrier webhooks at the HTTP edge, with the order's workflow stood in for.
 
 Which of a location's events reach the order's workflow as signals (and exactly as what), which are only
-acknowledged, and how unknown or closed orders are answered.
+acknowledged, how a parcel shared by several orders reaches each, and how unknown or closed orders and transient
+failures are answered: 404 and 409 are final for the partner, 503 means "send it again".
 """
 
 from collections.abc import Iterator
@@ -11,11 +12,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.api import webhooks
 from starter.api.auth import parse_tokens
-from workflows.messages import WAREHOUSE_SIGNAL, WarehouseEvent
+from workflows.messages import CARRIER_SIGNAL, WAREHOUSE_SIGNAL, CarrierEvent, WarehouseEvent
 
 TOKENS = "t-partner:partner,t-agent:agent,t-store:storefront"
 AS_PARTNER = {"Authorization": "Bearer t-partner"}
@@ -164,3 +166,166 @@ def test_only_partners_call_the_warehouse_webhook(
     body = {"fulfillment_order_id": "W-1-F1", "event": "picked_up"}
     assert http.post("/v1/webhooks/warehouse", json=body, headers=headers).status_code == 403
     assert workflows.signals == []
+
+
+# ---------------------------------------------------------------- the carrier webhook: one parcel, several orders
+
+
+@dataclass
+class FakeParcels:
+    """The read model's tracking numbers: which fulfillment orders each parcel carries, or a database that fails."""
+
+    parcels: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    fail: Exception | None = None
+    lookups: list[str] = field(default_factory=list)
+
+    def fulfillment_orders_of_tracking(self, tracking_number: str) -> list[tuple[str, str]]:
+        self.lookups.append(tracking_number)
+        if self.fail is not None:
+            raise self.fail
+        return self.parcels.get(tracking_number, [])
+
+
+@dataclass
+class PerOrderWorkflows(FakeWorkflows):
+    """Signals refused for some orders only (`refuse_for`), the others recorded."""
+
+    refuse_for: dict[str, Exception] = field(default_factory=dict)
+
+    def get_workflow_handle(self, workflow_id: str) -> "FakeHandle":
+        refusal = self.refuse_for.get(workflow_id)
+        return FakeHandle(workflow_id, self if refusal is None else FakeWorkflows(refuse=refusal))
+
+
+@pytest.fixture
+def parcels() -> FakeParcels:
+    return FakeParcels({"YMT-1": [("W-1", "W-1-F1"), ("W-2", "W-2-F1")], "YMT-9": [("W-9", "W-9-F1")]})
+
+
+@pytest.fixture
+def carrier_http(parcels: FakeParcels) -> Iterator[tuple[TestClient, PerOrderWorkflows]]:
+    workflows = PerOrderWorkflows()
+    app = FastAPI()
+    app.include_router(webhooks.router)
+    app.state.tokens = parse_tokens(TOKENS, production=False)
+    app.state.services = FakeServices(client=workflows, queries=parcels)
+    with TestClient(app) as client:
+        yield client, workflows
+
+
+def deliver(http: TestClient, tracking_number: str = "YMT-1") -> Any:
+    return http.post(
+        "/v1/webhooks/carrier", json={"tracking_number": tracking_number, "event": "delivered"}, headers=AS_PARTNER
+    )
+
+
+def test_a_parcel_of_two_orders_delivered_signals_both(carrier_http: tuple[TestClient, PerOrderWorkflows]) -> None:
+    # given one parcel carrying fulfillment orders of W-1 and W-2
+    http, workflows = carrier_http
+    # when the carrier reports it delivered
+    response = deliver(http)
+    # then both orders are told, and the carrier learns the event was taken for both
+    assert response.status_code == 202, response.text
+    assert response.json() == {"status": "accepted", "order_id": "W-1", "order_ids": ["W-1", "W-2"]}
+    event = CarrierEvent(tracking_number="YMT-1", event="delivered")
+    assert workflows.signals == [("order-W-1", CARRIER_SIGNAL, event), ("order-W-2", CARRIER_SIGNAL, event)]
+
+
+def test_a_parcel_with_one_order_closed_still_reaches_the_other(
+    carrier_http: tuple[TestClient, PerOrderWorkflows],
+) -> None:
+    # given W-1 of the parcel has completed
+    http, workflows = carrier_http
+    workflows.refuse_for["order-W-1"] = RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
+    # when the parcel is delivered, then W-2 is told and the event is taken
+    response = deliver(http)
+    assert response.status_code == 202
+    assert [wid for wid, _, _ in workflows.signals] == ["order-W-2"]
+
+
+def test_a_parcel_whose_orders_are_all_closed_is_409(carrier_http: tuple[TestClient, PerOrderWorkflows]) -> None:
+    http, workflows = carrier_http
+    closed = RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
+    workflows.refuse_for.update({"order-W-1": closed, "order-W-2": closed})
+    assert deliver(http).status_code == 409
+
+
+def test_a_parcel_with_one_order_unreachable_is_503_so_the_carrier_sends_it_again(
+    carrier_http: tuple[TestClient, PerOrderWorkflows],
+) -> None:
+    # given Temporal cannot be reached for W-2 just now
+    http, workflows = carrier_http
+    workflows.refuse_for["order-W-2"] = RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+    # when the parcel is delivered, then the carrier is told to try again (W-1 hears it twice: harmless)
+    response = deliver(http)
+    assert response.status_code == 503
+    assert "try again" in response.json()["detail"]
+
+
+def test_an_unknown_tracking_number_is_404(carrier_http: tuple[TestClient, PerOrderWorkflows]) -> None:
+    http, workflows = carrier_http
+    response = deliver(http, "NOPE-1")
+    assert response.status_code == 404
+    assert workflows.signals == []
+
+
+def test_a_read_model_that_cannot_answer_is_503(
+    carrier_http: tuple[TestClient, PerOrderWorkflows], parcels: FakeParcels
+) -> None:
+    # given the database fails the tracking number lookup
+    http, workflows = carrier_http
+    parcels.fail = OperationalError("SELECT ...", {}, Exception("server closed the connection unexpectedly"))
+    # when the parcel is delivered, then the carrier is told to try again, not that the parcel is unknown
+    response = deliver(http)
+    assert response.status_code == 503
+    assert workflows.signals == []
+
+
+# ---------------------------------------------------------------- transient failures are "try again"
+
+TRANSIENT = [
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.INTERNAL,
+    RPCStatusCode.UNKNOWN,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.CANCELLED,
+]
+
+
+@pytest.mark.parametrize("status", TRANSIENT, ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v1/webhooks/warehouse",
+            {"fulfillment_order_id": "W-9-F1", "event": "shipped", "tracking_number": "Y1", "carrier": "yamato"},
+        ),
+        ("/v1/webhooks/carrier", {"tracking_number": "YMT-9", "event": "delivered"}),
+        (
+            "/v1/webhooks/returns",
+            {
+                "return_id": "W-9-R1",
+                "event": "received",
+                "lines": [{"sku": "A", "quantity": 1, "condition": "damaged"}],
+            },
+        ),
+    ],
+    ids=["warehouse", "carrier", "returns"],
+)
+def test_a_transient_temporal_failure_is_503_so_the_partner_sends_the_event_again(
+    parcels: FakeParcels, path: str, body: dict[str, Any], status: RPCStatusCode
+) -> None:
+    # given Temporal fails the signal in a way that may pass
+    workflows = FakeWorkflows(refuse=RPCError(f"{status.name.lower()} for a moment", status, b""))
+    app = FastAPI()
+    app.include_router(webhooks.router)
+    app.state.tokens = parse_tokens(TOKENS, production=False)
+    app.state.services = FakeServices(client=workflows, queries=parcels)
+    # when a partner's event arrives
+    with TestClient(app) as http:
+        response = http.post(path, json=body, headers=AS_PARTNER)
+    # then the partner is told to try again (5xx), never that the event will not be taken (4xx)
+    assert response.status_code == 503, response.text
+    assert "try again" in response.json()["detail"]
