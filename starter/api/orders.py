@@ -313,7 +313,12 @@ def summary_or_404(svc: Services, who: Principal, order_id: str) -> OrderSummary
 def get_order(
     order_id: str, svc: Svc, who: Principal = require("storefront", "agent", "operator", "customer")
 ) -> OrderSummary:
-    return summary_or_404(svc, who, order_id)
+    """The order summary. `projection_error`, for agents and operators: part of the order this summary could not
+    record (the order itself went on); the order's history in Temporal has all of it."""
+    summary = summary_or_404(svc, who, order_id)
+    if who.role in ("customer", "storefront") and summary.projection_error is not None:
+        summary = summary.model_copy(update={"projection_error": None})
+    return summary
 
 
 @router.get("")
