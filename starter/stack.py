@@ -1,16 +1,19 @@
-"""`oms up`: the whole system on one machine, from embedded parts, stopped together by Ctrl-C.
+"""`oms up`: the whole system on one machine, from embedded parts, kept running and stopped together by Ctrl-C.
 
-Temporal's dev server and PostgreSQL keep their state under the data folder, so orders survive a
-restart. Each OMS process (worker, API, simulators) runs on its own, as it would in production.
+Temporal's dev server and PostgreSQL keep their state under the data folder, so orders survive a restart of
+either, or of `oms up`. Each OMS process (worker, API, simulators) runs on its own, as it would in production.
+PostgreSQL is started by `oms up` itself (pg_ctl detaches it); the dev server, the worker, the simulators and
+the API run under supervisord (starter/supervision.py), which starts again whichever dies.
 """
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import xmlrpc.client
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -18,6 +21,7 @@ import httpx
 import structlog
 
 from starter.settings import Settings
+from starter.supervision import STACK_FILE, PartFailed, PartState, Program, Supervisor, write_addresses
 from store.db import make_engine
 from store.migrate import upgrade
 from store.seed import seed_demo
@@ -30,6 +34,9 @@ BIN = Path(sys.executable).parent
 # compose file stops it with SIGINT for the same reason. Every other part stops cleanly on SIGTERM.
 STOP_SIGNALS = {"worker": signal.SIGINT}
 STOP_TIMEOUT_S = 15
+# start order (lower first); they stop the other way round: callers before what they call, the dev server last
+PRIORITIES = {"temporal": 10, "worker": 20, "simulators": 30, "api": 40}
+START_TIMEOUT_S = 60
 
 
 def free_port(avoid: frozenset[int] = frozenset()) -> int:
@@ -42,34 +49,46 @@ def free_port(avoid: frozenset[int] = frozenset()) -> int:
             return port
 
 
-def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+def listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def healthy(api_url: str) -> bool:
+    try:
+        return httpx.get(f"{api_url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir.resolve()
+        # processes started outside supervision (the bench's reference worker): stopped first, never restarted
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.database_url = settings.database_url
+        self.supervisor = Supervisor(self.data_dir, self.programs())
         self._postgres: object | None = None
         self._stopping = False
 
     # -- parts ------------------------------------------------------------------------------
-    def start_temporal(self) -> None:
-        if self.settings.temporal_address:
-            return  # an existing server was named: use it
-        host, port = "127.0.0.1", str(self.settings.temporal_port)
-        # the server's own HTTP and metrics ports must not take one the API or simulators will bind later
+    def programs(self) -> list[Program]:
+        oms = str(BIN / "oms")
+        commands = {"worker": [oms, "worker"], "simulators": [oms, "simulators"], "api": [oms, "api"]}
+        if not self.settings.temporal_address:  # else an existing server was named: use it
+            commands["temporal"] = self.temporal_command()
+        return [
+            Program(name, command, PRIORITIES[name], STOP_SIGNALS.get(name, signal.SIGTERM), STOP_TIMEOUT_S)
+            for name, command in sorted(commands.items(), key=lambda item: PRIORITIES[item[0]])
+        ]
+
+    def temporal_command(self) -> list[str]:
+        # the server's own HTTP and metrics ports must not take one the API or simulators will bind later; they
+        # are chosen once, so a restarted server finds them as it left them
         s = self.settings
         promised = frozenset({s.temporal_port, s.ui_port, s.api_port, s.simulator_port})
         args = [
@@ -85,11 +104,11 @@ class Stack:
             "--sqlite-pragma",
             "synchronous=normal",
             "--ip",
-            host,
+            "127.0.0.1",
             "--port",
-            port,
+            str(s.temporal_port),
             "--ui-port",
-            str(self.settings.ui_port),
+            str(s.ui_port),
             "--http-port",
             str(free_port(promised)),
             "--metrics-port",
@@ -100,8 +119,7 @@ class Stack:
         ]
         for name, kind in REGISTRY.items():
             args += ["--search-attribute", f"{name}={kind}"]
-        proc = self.spawn("temporal", args)
-        wait_for_port(host, int(port), 60, proc)
+        return args
 
     def postgres_pid(self) -> int | None:
         """The embedded server's postmaster (pg_ctl starts it detached, so it is no child of ours)."""
@@ -123,55 +141,107 @@ class Stack:
         seed_demo(engine)
         engine.dispose()
 
+    def part_env(self) -> dict[str, str]:
+        """The environment of every part: ours, with where the database and the Temporal server are."""
+        return {
+            **os.environ,
+            "OMS_DATABASE_URL": self.database_url or "",
+            "OMS_TEMPORAL_ADDRESS": self.settings.temporal_target,
+        }
+
+    def start_temporal(self) -> None:
+        """Start the dev server (unless an existing one was named); `wait_for_temporal` waits for it."""
+        if not self.settings.temporal_address:
+            self.supervisor.start_part("temporal")
+
+    def wait_for_temporal(self) -> None:
+        host, port = self.settings.temporal_target.rsplit(":", 1)
+        if not self.settings.temporal_address:
+            self.wait_until("the Temporal dev server listening", lambda _: listening(host, int(port)))
+
     def start_services(self) -> None:
-        self.spawn("worker", [str(BIN / "oms"), "worker"])
-        self.spawn("simulators", [str(BIN / "oms"), "simulators"])
-        api = self.spawn("api", [str(BIN / "oms"), "api"])
-        wait_for_port(self.settings.api_host, self.settings.api_port, 60, api)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.settings.own_api_url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+        for name in ("worker", "simulators", "api"):
+            self.supervisor.start_part(name)
+        self.wait_until("the API healthy", lambda _: healthy(self.settings.own_api_url))
+        # every part past supervisord's start window: a part that crashes at start fails `oms up` here
+        states = self.wait_until("every part running", lambda parts: all(p.state == "RUNNING" for p in parts.values()))
+        for part in states.values():
+            log.info("started", part=part.name, pid=part.pid)
+
+    def wait_until(
+        self, what: str, done: Callable[[Mapping[str, PartState]], bool], timeout: float = START_TIMEOUT_S
+    ) -> Mapping[str, PartState]:
+        """Poll the parts until `done`; PartFailed as soon as one is given up on."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.supervisor.alive:
+                raise RuntimeError("supervisord stopped while the stack was starting; see above")
+            states = self.supervisor.parts()
+            self.supervisor.raise_if_failed(states)
+            if done(states):
+                return states
+            if time.monotonic() > deadline:
+                brief = ", ".join(f"{p.name} {p.state}" for p in states.values())
+                raise TimeoutError(f"{what}: not within {timeout}s ({brief})")
             time.sleep(0.2)
-        raise TimeoutError("the API did not become healthy within 60s")
 
     def spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "OMS_DATABASE_URL": self.database_url or ""}
-        env["OMS_TEMPORAL_ADDRESS"] = self.settings.temporal_target
-        # each child leads its own process group, so stopping it stops whatever it started
-        proc = subprocess.Popen(args, env=env, start_new_session=True)
+        """An extra process outside supervision (never restarted), with the parts' environment."""
+        # it leads its own process group, so stopping it stops whatever it started
+        proc = subprocess.Popen(args, env=self.part_env(), start_new_session=True)
         self.procs[name] = proc
         log.info("started", part=name, pid=proc.pid)
         return proc
 
+    def pid(self, part: str) -> int:
+        """The current pid of a part (0 while supervisord is between two of its runs)."""
+        if part in self.procs:
+            return self.procs[part].pid
+        return self.supervisor.parts()[part].pid
+
     # -- lifecycle --------------------------------------------------------------------------
+    def handle_stop_signals(self) -> None:
+        """SIGTERM stops the stack as Ctrl-C does; once stopping, both are ignored so the stop completes."""
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            if not self._stopping:
+                raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)  # a shell starts background jobs with SIGINT ignored
+
     def up(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.supervisor.running_elsewhere():
+            raise RuntimeError(
+                f"oms up already runs on {self.data_dir} (its supervisord answers on {self.supervisor.socket_path});"
+                " stop it first, or give this one another OMS_DATA_DIR"
+            )
         # the addresses of an earlier run are stale: the file reappears once this run is up
-        (self.data_dir / "stack.json").unlink(missing_ok=True)
+        (self.data_dir / STACK_FILE).unlink(missing_ok=True)
         self.start_postgres()
+        self.supervisor.start(self.part_env())
         self.start_temporal()
-        self.prepare_database()
+        self.prepare_database()  # while the dev server starts
+        self.wait_for_temporal()
         self.start_services()
         self.write_addresses()
 
-    def write_addresses(self) -> None:
-        """Where each part listens, for scripts and tests that join the running stack."""
+    def write_addresses(self, states: Mapping[str, PartState] | None = None) -> None:
+        """Where each part listens, for scripts, tests and workers started by hand that join the running stack."""
+        pids = {name: part.pid for name, part in (states or self.supervisor.parts()).items()}
+        pids.update({name: proc.pid for name, proc in self.procs.items()})
         addresses = {
             "api": self.settings.own_api_url,
             "temporal": self.settings.temporal_target,
             "database": self.database_url,
             "simulators": self.settings.own_simulator_url,
-            "pids": {name: proc.pid for name, proc in self.procs.items()},
+            "task_queue": self.settings.task_queue,
+            "supervisor": self.supervisor.url,
+            "supervisor_config": str(self.supervisor.config_path),
+            "pids": pids,
         }
-        # written whole, then renamed into place: whoever waits for the file never reads half of it
-        target = self.data_dir / "stack.json"
-        partial = target.with_name(f".{target.name}.{os.getpid()}")
-        partial.write_text(json.dumps(addresses, indent=2))
-        os.replace(partial, target)
+        write_addresses(self.data_dir, addresses)
 
     def banner(self) -> str:
         s = self.settings
@@ -183,36 +253,64 @@ class Stack:
             f"  Temporal UI    http://127.0.0.1:{ui_port}" if ui_port else "  Temporal UI    (the external server's)",
             f"  Temporal gRPC  {s.temporal_target}",
             f"  Simulators     {s.own_simulator_url}   (OMS_SIMULATE={s.simulate}, delay {s.simulate_delay}s)",
-            f"  Data           {self.data_dir}   (addresses in stack.json)",
+            f"  Data           {self.data_dir}   (addresses in {STACK_FILE})",
             "  Tokens (role)  " + ", ".join(t.replace(":", " → ", 1) for t in s.tokens.split(",")),
-            "Ctrl-C stops everything.",
+            f"  Parts          {BIN / 'supervisorctl'} -c {self.supervisor.config_path} status",
+            "A part that dies is started again. Ctrl-C stops everything.",
             "",
         ]
         return "\n".join(lines)
 
     def wait(self) -> int:
-        """Block until Ctrl-C, SIGTERM or a part exiting; returns the exit code for `oms up`."""
+        """Watch the parts until Ctrl-C or SIGTERM (0), or until one is given up on or supervisord dies (1).
 
-        def stop(signum: int, frame: FrameType | None) -> None:
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)  # a shell starts background jobs with SIGINT ignored
+        supervisord restarts a part that dies; this says so in the log and keeps `stack.json`'s pids current."""
+        self.handle_stop_signals()
         try:
-            while True:
-                for name, proc in self.procs.items():
-                    if proc.poll() is not None:
-                        log.error("a part stopped; stopping the rest", part=name, code=proc.returncode)
-                        return 1
-                time.sleep(0.5)
+            return self.watch()
+        except PartFailed as failure:
+            log.error(str(failure), part=failure.part)
+            return 1
         except KeyboardInterrupt:
             return 0
+
+    def watch(self) -> int:
+        last: dict[str, PartState] = {}
+        while True:
+            if not self.supervisor.alive:
+                assert self.supervisor.process is not None
+                log.error("supervisord stopped; stopping the rest", code=self.supervisor.process.returncode)
+                return 1
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    log.error("a part stopped; stopping the rest", part=name, code=proc.returncode)
+                    return 1
+            try:
+                states = self.supervisor.parts()
+            except (OSError, xmlrpc.client.Error):
+                time.sleep(0.5)  # supervisord is going away: the next round says so
+                continue
+            changed = False
+            for name, part in states.items():
+                before = last.get(name)
+                if before is not None and part.state != before.state and part.state in ("EXITED", "BACKOFF"):
+                    log.warning("a part exited; supervisord starts it again", part=name, how=part.description)
+                if before is not None and part.pid and before.pid != part.pid:
+                    log.warning("restarted", part=name, pid=part.pid, state=part.state)
+                    changed = True
+                if part.pid or before is None:
+                    last[name] = part
+                else:  # between runs: keep the pid it had, so its next run is told apart
+                    last[name] = PartState(name, part.state, before.pid, part.description)
+            self.supervisor.raise_if_failed(states)
+            if changed:
+                self.write_addresses(states)
+            time.sleep(0.5)
 
     def down(self) -> None:
         if self._stopping:
             return
         self._stopping = True
-        # reverse start order: callers go before what they call, the Temporal server last
         for name, proc in reversed(list(self.procs.items())):
             if proc.poll() is not None:
                 continue
@@ -225,6 +323,14 @@ class Stack:
                 proc.wait()
             except ProcessLookupError:
                 pass
+        # supervisord stops the parts one by one in reverse start order, each given STOP_TIMEOUT_S
+        budget = STOP_TIMEOUT_S * (len(self.supervisor.programs) + 1)
+        if not self.supervisor.stop(timeout=budget):
+            left = self.supervisor.kill_leftovers(STOP_TIMEOUT_S)
+            if left:
+                log.warning("parts outlived supervisord; stopped them", parts=left)
+        if self.supervisor.process is not None:  # else this run never got going (another may be running)
+            (self.data_dir / STACK_FILE).unlink(missing_ok=True)
         if self._postgres is not None:
             self._postgres.cleanup()  # type: ignore[attr-defined]
             self._postgres = None

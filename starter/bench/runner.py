@@ -71,7 +71,7 @@ async def run(options: BenchOptions, stack: Stack) -> dict[str, Any]:
 
     temporal = await connect(settings.temporal_target)
     limits = httpx.Limits(max_connections=options.concurrency * 2, max_keepalive_connections=options.concurrency * 2)
-    pids = {name: stack.procs[name].pid for name in ("worker", "api", "temporal", "simulators")}
+    pids = {name: stack.pid(name) for name in ("worker", "api", "temporal", "simulators")}
     postmaster = stack.postgres_pid()
     if postmaster is not None:
         pids["postgres"] = postmaster

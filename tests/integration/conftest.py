@@ -8,6 +8,7 @@ The polling helpers wait on the read model, which follows each order's workflow 
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,9 @@ import pytest
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from starter import supervision
 from starter.stack import free_port
+from starter.supervision import PartState
 from starter.temporal import connect
 from store.db import make_engine
 
@@ -53,6 +56,59 @@ class RunningStack:
 
     def log_tail(self, chars: int = 4000) -> str:
         return (self.data_dir / "oms-up.log").read_text(errors="replace")[-chars:]
+
+    # -- the supervised parts: temporal, worker, simulators, api --------------------------------------
+    def supervisor(self) -> Any:
+        """supervisord's XML-RPC interface (`supervisor.*` methods); it knows each part's pid across restarts."""
+        return supervision.connect(json.loads((self.data_dir / "stack.json").read_text())["supervisor"])
+
+    def part(self, part: str) -> PartState:
+        return PartState.from_info(self.supervisor().supervisor.getProcessInfo(part))
+
+    def pid(self, part: str) -> int:
+        """The pid of the part's current run; fails if it is not running now (starting again, stopped)."""
+        state = self.part(part)
+        if not state.pid:
+            raise LookupError(f"{part} has no process now: {state.state} {state.description}")
+        return state.pid
+
+    def kill(self, part: str) -> int:
+        """SIGKILL the part's current process, as a crash would end it; returns the pid killed."""
+        pid = self.pid(part)
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def wait_until_back(self, part: str, after: int, timeout: float = 30) -> int:
+        """Wait until a new run of the part (not pid `after`) is RUNNING, past supervisord's start window;
+        returns its pid. Fails at once if supervisord gave up on the part."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.part(part)
+            if state.state == "RUNNING" and state.pid not in (0, after):
+                return state.pid
+            if state.state == "FATAL" or time.monotonic() > deadline:
+                pytest.fail(f"{part} not back within {timeout}s: {state}\n{self.log_tail()}")
+            time.sleep(POLL_INTERVAL)
+
+    def stop(self, part: str) -> None:
+        """Stop the part through supervisord (with its own stop signal); it stays stopped until `start`."""
+        self.supervisor().supervisor.stopProcess(part, True)
+
+    def start(self, part: str) -> int:
+        """Start a stopped part; returns once it is RUNNING, with its pid."""
+        self.supervisor().supervisor.startProcess(part, True)
+        return self.pid(part)
+
+    def wait_for_log(self, pattern: str, timeout: float = 15) -> re.Match[str]:
+        """Wait until a line of `oms up`'s output matches the regular expression."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.search(pattern, self.log_tail(chars=1_000_000), re.MULTILINE)
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                pytest.fail(f"no line matching {pattern!r} within {timeout}s:\n{self.log_tail()}")
+            time.sleep(POLL_INTERVAL)
 
 
 @contextmanager
@@ -82,6 +138,11 @@ def running_stack(data_dir: Path, **settings: str) -> Iterator[RunningStack]:
     finally:
         _stop(process)
         log.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """test_shutdown.py stops the session's stack: it runs after every other test of the tier."""
+    items.sort(key=lambda item: item.path.name == "test_shutdown.py")
 
 
 def _wait_until_up(running: RunningStack) -> None:
