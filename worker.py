@@ -28,6 +28,7 @@ from integrations.payments import SimulatedGateway
 from integrations.warehouse import HttpWarehouseClient
 from starter.logs import configure_logging
 from starter.settings import Settings, get_settings
+from starter.supervision import join_running_stack
 from starter.temporal import connect
 from store.db import make_engine
 from store.inventory import InventoryRepository
@@ -162,9 +163,14 @@ async def run_reference_worker(settings: Settings, task_queue: str) -> None:
 
 
 def main(reference_task_queue: str | None = None) -> None:
-    """Run the order worker, or with a task queue the benchmark's reference worker, until stopped."""
-    settings = get_settings()
+    """Run the order worker, or with a task queue the benchmark's reference worker, until stopped.
+
+    Started by hand next to `oms up`, without OMS_DATABASE_URL or OMS_TEMPORAL_ADDRESS, it joins the stack
+    running under OMS_DATA_DIR (its `stack.json`) as extra capacity on the same task queue."""
+    settings, joined = join_running_stack(get_settings())
     configure_logging(settings.log_json, settings.log_level)
+    if joined is not None:
+        structlog.get_logger().info("joining the running stack", addresses=str(joined))
     rc = 0
     try:
         if reference_task_queue:

@@ -45,18 +45,25 @@ def get_settings() -> "Settings":
 
 
 def _up(args: argparse.Namespace) -> int:
+    import structlog
+
     from starter.logs import configure_logging
     from starter.stack import Stack
+    from starter.supervision import PartFailed
 
     settings = get_settings()
     configure_logging(settings.log_json, settings.log_level)
     stack = Stack(settings)
+    stack.handle_stop_signals()  # SIGTERM while starting stops what has started, as Ctrl-C does
     try:
         stack.up()
         print(stack.banner(), flush=True)
         return stack.wait()
     except KeyboardInterrupt:
         return 0
+    except PartFailed as failure:
+        structlog.get_logger().error(str(failure), part=failure.part)
+        return 1
     finally:
         stack.down()
 
