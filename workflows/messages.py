@@ -16,7 +16,6 @@ from domain.models import (
     Sku,
     SkuQuantity,
     one_line_per_sku,
-    requested_units,
 )
 
 ORDER_WORKFLOW = "Order"
@@ -132,10 +131,25 @@ class ReturnedUnits(BaseModel):
     condition: Literal["resellable", "damaged"]
 
 
+def _one_line_per_sku_and_condition(lines: list[ReturnedUnits]) -> list[ReturnedUnits]:
+    seen: set[tuple[str, str]] = set()
+    for line in lines:
+        if (line.sku, line.condition) in seen:
+            raise ValueError(
+                f"each sku may appear on one line only per condition; {line.sku} ({line.condition}) is named twice: "
+                "add up the quantities"
+            )
+        seen.add((line.sku, line.condition))
+    return lines
+
+
 class ReturnEvent(BaseModel):
     return_id: str = Field(min_length=1, max_length=80)
     event: Literal["received"]
-    lines: Annotated[list[ReturnedUnits], AfterValidator(requested_units)] = Field(min_length=1, max_length=MAX_LINES)
+    # each sku once per condition: a location may report one sku's units part resellable, part damaged
+    lines: Annotated[list[ReturnedUnits], AfterValidator(_one_line_per_sku_and_condition)] = Field(
+        min_length=1, max_length=MAX_LINES
+    )
 
 
 class AppeasementRequest(BaseModel):

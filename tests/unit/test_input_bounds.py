@@ -352,3 +352,13 @@ def test_the_order_refuses_a_replacement_worth_more_than_the_money_columns_hold(
     refusal = order.replacement_refusal(dear)
     assert refusal is not None and "worth" in refusal
     assert order.replacement_refusal([ev.ExchangeLine(sku="JET-1", quantity=1, unit_price=Decimal(1000))]) is None
+
+
+def test_a_return_received_part_resellable_part_damaged_is_taken(http: TestClient, workflows: CheckoutClient) -> None:
+    # given a location that received two units of one sku, one fit to sell again and one damaged
+    lines = [{**TWICE[0], "condition": "resellable"}, {**TWICE[1], "condition": "damaged"}]
+    # when it reports them on two lines, then the order is told of both
+    body = {"return_id": "W-1-R1", "event": "received", "lines": lines}
+    response = http.post("/v1/webhooks/returns", json=body, headers=AS_PARTNER)
+    assert response.status_code == 202, response.text
+    assert len(workflows.signals) == 1
