@@ -4,6 +4,8 @@ simulators as separate processes), on free ports and a temporary data folder.
 `running_stack` starts one such system with the settings a module needs; the session-wide `stack` runs
 with the partner simulators on, and a module can start its own (for example with `OMS_SIMULATE=off`).
 The polling helpers wait on the read model, which follows each order's workflow a little behind.
+`RunningStack.pid`, `kill` and `wait_until_back` act on the parts supervisord runs (temporal, worker,
+simulators, api) by their current pids, which change as supervisord starts a part again.
 """
 
 import json
