@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from integrations.simulator_faults import FaultPlan
@@ -25,6 +25,8 @@ from store.tables import simulator_webhooks as wh
 Outcome = Literal["sent", "retry", "refused"]
 # How far a repeat of a step trails the original when the sender delivers a webhook twice.
 DUPLICATE_AFTER_S = 0.05
+# How long the earlier of two steps reported out of order trails the later one, at the least.
+OUT_OF_ORDER_GAP_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -95,12 +97,14 @@ class SimulatorStore:
             return self._fo(conn, fo_id) or {}, False
 
     def record(self, fo_id: str) -> dict[str, Any] | None:
+        """The fulfillment order with ``owed``, how many of its webhooks are still to be sent."""
         with self.engine.connect() as conn:
-            return self._fo(conn, fo_id)
+            row = conn.execute(_with_owed().where(sfo.c.fulfillment_order_id == fo_id)).mappings().first()
+            return dict(row) if row else None
 
     def records(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(select(sfo).order_by(sfo.c.created_at)).mappings()]
+            return [dict(r) for r in conn.execute(_with_owed().order_by(sfo.c.created_at)).mappings()]
 
     def cancel(self, fo_id: str) -> dict[str, Any] | None:
         """Stop the fulfillment order unless its goods have left (None then). An unknown id is remembered as
@@ -183,7 +187,7 @@ class SimulatorStore:
         )
         with self.engine.begin() as conn:
             rows = conn.execute(stmt).mappings().all()
-        return sorted((Webhook(**r) for r in rows), key=lambda w: w.id)
+        return [Webhook(**r) for r in rows]
 
     def unclaim(self, ids: list[int]) -> None:
         """Hand back webhooks this sender will not finish (it is stopping): due again at once, for anyone."""
@@ -273,7 +277,8 @@ class SimulatorStore:
                 "path": path,
                 "body": body,
             }
-            self._add(conn, row, self.delay_s * (count - n), chain=True)
+            trails = (count - 1 - n) * max(self.delay_s, OUT_OF_ORDER_GAP_S)
+            self._add(conn, row, self.delay_s + trails, chain=True)
         self._set_fo(conn, fo["fulfillment_order_id"], next_step=first + count)
 
     def _add(self, conn: Connection, row: dict[str, Any], after_s: float, chain: bool) -> None:
@@ -315,3 +320,12 @@ class SimulatorStore:
             taken = conn.execute(select(sfo.c.fulfillment_order_id).where(sfo.c.tracking_number == number)).first()
             if taken is None:
                 return number
+
+
+def _with_owed() -> Select[Any]:
+    owed = (
+        select(func.count())
+        .where(wh.c.fulfillment_order_id == sfo.c.fulfillment_order_id, wh.c.state == "pending")
+        .scalar_subquery()
+    )
+    return select(sfo, owed.label("owed"))

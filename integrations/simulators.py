@@ -61,10 +61,11 @@ class ReceivedFulfillmentOrder(BaseModel):
     carrier: str | None = None
     error: str | None = None
     request: FulfillmentRequest  # the release as received
+    owed: int = 0  # webhooks still to be sent for it (retries, repeats and steps to come)
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> "ReceivedFulfillmentOrder":
-        return cls.model_validate({k: row[k] for k in cls.model_fields})
+        return cls.model_validate({k: row[k] for k in cls.model_fields if k in row})
 
 
 class CancelAnswer(BaseModel):
@@ -195,8 +196,12 @@ def create_simulator_app(
             raise HTTPException(503, "simulated outage: nothing was done, try again")
         if fault == "slow":
             await asyncio.sleep(plan.slow_s)
-        result = await work()
-        if fault is not None:
+        try:
+            result = await work()
+        except HTTPException:
+            if fault is None:
+                raise
+        if fault is not None:  # whatever the answer was, refusals included, it is lost
             raise HTTPException(503 if fault == "lost_answer" else 504, "simulated outage: the answer was lost")
         return result
 

@@ -173,12 +173,15 @@ async def until(condition: Callable[[], bool], what: str, timeout_s: float = 10.
         await asyncio.sleep(0.01)
 
 
-async def reaches(client: httpx.AsyncClient, fo_id: str, status: str, timeout_s: float = 10.0) -> dict[str, Any]:
-    """Poll the simulator until the fulfillment order reaches `status`; its record then."""
+async def reaches(
+    client: httpx.AsyncClient, fo_id: str, status: str, timeout_s: float = 10.0, all_sent: bool = False
+) -> dict[str, Any]:
+    """Poll the simulator until the fulfillment order reaches `status` (and, with `all_sent`, owes no webhook);
+    its record then."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         record = await status_of(client, fo_id)
-        if record["status"] == status:
+        if record["status"] == status and not (all_sent and record["owed"]):
             return record
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{fo_id} is still {record['status']}, never {status}")

@@ -4,6 +4,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from decimal import Decimal
 from typing import TypeVar
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from integrations.payments import (
+    AUTHORIZATION_TTL,
     CardDeclined,
     GatewayRefused,
     GatewayTransaction,
@@ -224,3 +226,84 @@ def test_void_of_a_fully_captured_authorization_is_refused(gateway: SimulatedGat
     gateway.capture(key(), auth.id, Decimal("1000"))
     with pytest.raises(GatewayRefused):
         gateway.void(key(), auth.id)
+
+
+# -- expiry and injected failures -----------------------------------------------------------------
+
+
+def test_an_authorization_says_when_it_expires_and_a_capture_does_not(gateway: SimulatedGateway) -> None:
+    auth = authorize(gateway, "1000")
+    cap = gateway.capture(key(), auth.id, Decimal("400"))
+
+    assert auth.expires_at == auth.created_at + AUTHORIZATION_TTL == auth.created_at + timedelta(days=7)
+    assert cap.expires_at is None
+    # and it travels with the transaction as the payments API shows it
+    assert auth.model_dump()["expires_at"] == auth.expires_at
+
+
+def test_at_rate_one_every_call_fails_before_the_write_or_after_the_commit(engine: Engine) -> None:
+    # given a gateway that fails every call (a fixed seed chooses how)
+    failing = SimulatedGateway(engine, latency_ms=0, failure_rate=1.0, seed=5)
+    keys = [key() for _ in range(12)]
+    reference = ref()
+
+    # when authorizations are attempted, then each one raises GatewayUnavailable
+    for k in keys:
+        with pytest.raises(GatewayUnavailable):
+            failing.authorize(k, reference, "tok_visa", Decimal("500"), "JPY")
+    # and some never reached the ledger, while others were written and only their answer was lost
+    written = {k for k in keys if rows_with_key(engine, k) == 1}
+    assert 0 < len(written) < len(keys)
+
+    # when a healthy gateway retries each with the same key
+    healthy = SimulatedGateway(engine, latency_ms=0)
+    retried = {k: healthy.authorize(k, reference, "tok_visa", Decimal("500"), "JPY") for k in keys}
+
+    # then a lost answer's retry returns the original transaction, and no key has two rows
+    originals = {tx.idempotency_key: tx for tx in healthy.transactions(reference)}
+    assert all(retried[k] == originals[k] for k in keys)
+    assert all(rows_with_key(engine, k) == 1 for k in keys)
+
+
+def test_a_decline_whose_answer_was_lost_is_a_decline_on_the_retry(engine: Engine) -> None:
+    failing = SimulatedGateway(engine, latency_ms=0, failure_rate=1.0, seed=5)
+    healthy = SimulatedGateway(engine, latency_ms=0)
+    keys, reference = [key() for _ in range(6)], ref()
+    for k in keys:
+        with pytest.raises(GatewayUnavailable):
+            failing.authorize(k, reference, "tok_decline", Decimal("500"), "JPY")
+    for k in keys:
+        with pytest.raises(CardDeclined):
+            healthy.authorize(k, reference, "tok_decline", Decimal("500"), "JPY")
+    assert all(rows_with_key(engine, k) == 1 for k in keys)
+
+
+def test_at_rate_one_fifth_retries_with_the_same_keys_leave_an_exact_ledger(engine: Engine) -> None:
+    # given a gateway failing a fifth of its calls, and a caller that retries each step with its key
+    gateway = SimulatedGateway(engine, latency_ms=0, failure_rate=0.2, seed=9)
+    failures = 0
+
+    def until_answered(call: Callable[..., GatewayTransaction], *args: object) -> GatewayTransaction:
+        nonlocal failures
+        for _ in range(50):
+            try:
+                return call(*args)
+            except GatewayUnavailable:
+                failures += 1
+        raise AssertionError("the gateway never answered")
+
+    # when ten orders are authorized, captured in two parts, refunded in part and voided
+    for _ in range(10):
+        reference, keys = ref(), [key() for _ in range(5)]
+        auth = until_answered(gateway.authorize, keys[0], reference, "tok_visa", Decimal("1000"), "JPY")
+        first = until_answered(gateway.capture, keys[1], auth.id, Decimal("300"))
+        until_answered(gateway.capture, keys[2], auth.id, Decimal("200"))
+        until_answered(gateway.refund, keys[3], first.id, Decimal("100"))
+        void = until_answered(gateway.void, keys[4], auth.id)
+
+        # then each step is in the ledger once, with the amounts asked for, whatever failed on the way
+        ledger = gateway.transactions_for_order(reference)
+        assert sorted(t.idempotency_key for t in ledger) == sorted(keys)
+        assert [t.amount for t in ledger if t.kind == "capture"] == [Decimal("300"), Decimal("200")]
+        assert void.amount == Decimal("500")
+    assert failures > 0
