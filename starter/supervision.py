@@ -48,11 +48,12 @@ UNIX_SOCKET_MAX = 100  # sun_path holds 108 bytes; a deeper data folder gets its
 class PartFailed(RuntimeError):
     """A supervised part keeps crashing as it starts, and supervisord gave up on it."""
 
-    def __init__(self, part: str, description: str) -> None:
+    def __init__(self, part: str, exit_status: int) -> None:
         self.part = part
+        pauses = ", ".join(f"{n}s" for n in range(1, STARTRETRIES + 1))
         super().__init__(
-            f"{part} keeps crashing as it starts: it exited within {STARTSECS}s on each of {STARTRETRIES + 1} "
-            f"tries ({description}); stopping the stack. Its output is above."
+            f"{part} keeps crashing as it starts: it exited within {STARTSECS}s on each of {STARTRETRIES + 1} tries "
+            f"({pauses} apart; last exit status {exit_status}); stopping the stack. Its output is above."
         )
 
 
@@ -73,10 +74,17 @@ class PartState:
     state: str  # supervisord's state name: STOPPED STARTING RUNNING BACKOFF STOPPING EXITED FATAL UNKNOWN
     pid: int
     description: str
+    exit_status: int = 0
 
     @classmethod
     def from_info(cls, info: Mapping[str, Any]) -> "PartState":
-        return cls(str(info["name"]), str(info["statename"]), int(info["pid"]), str(info["description"]))
+        return cls(
+            str(info["name"]),
+            str(info["statename"]),
+            int(info["pid"]),
+            str(info["description"]),
+            int(info["exitstatus"]),
+        )
 
 
 def connect(url: str) -> Any:
@@ -211,7 +219,7 @@ class Supervisor:
     def raise_if_failed(self, states: Mapping[str, PartState]) -> None:
         for part in states.values():
             if part.state == "FATAL":
-                raise PartFailed(part.name, part.description)
+                raise PartFailed(part.name, part.exit_status)
 
     def stop(self, timeout: float) -> bool:
         """Stop every part, then supervisord. False if it died earlier or had to be killed: then its parts may

@@ -3,6 +3,7 @@ stops the stack with its name, and a worker started by hand joins the stack's ta
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -20,8 +21,9 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from starter.settings import Settings
 from starter.stack import free_port, healthy
-from starter.supervision import STARTRETRIES
+from starter.supervision import STARTRETRIES, join_running_stack
 from starter.temporal import connect
 from tests.integration.conftest import OMS, RunningStack, descendants, new_customer, wait_for_status
 from tests.orders import checkout_body
@@ -174,3 +176,28 @@ def test_a_part_that_crashes_as_it_starts_stops_oms_up_with_its_name(stack: Runn
     alive = [p for p in seen.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert alive == [], [p.name() for p in alive]
     assert not (tmp_path / "stack.json").exists()
+
+
+def test_a_worker_started_by_hand_keeps_what_its_environment_names(tmp_path: Path) -> None:
+    # given a running stack's addresses under the data folder
+    (tmp_path / "stack.json").write_text(
+        json.dumps(
+            {
+                "database": "postgresql://stack/oms",
+                "temporal": "127.0.0.1:17233",
+                "simulators": "http://127.0.0.1:18100",
+                "task_queue": "orders",
+            }
+        )
+    )
+    # when a worker is started with its own database but nothing else
+    given = Settings(data_dir=tmp_path, database_url="postgresql://mine/oms", temporal_address=None)
+    settings, joined = join_running_stack(given)
+    # then it keeps its database and takes the stack's Temporal server and simulators
+    assert joined == tmp_path / "stack.json"
+    assert settings.database_url == "postgresql://mine/oms"
+    assert settings.temporal_target == "127.0.0.1:17233"
+    assert settings.warehouse_target == "http://127.0.0.1:18100"
+    # and with nothing running under its data folder it is left as it was
+    lonely = Settings(data_dir=tmp_path / "elsewhere", database_url=None, temporal_address=None)
+    assert join_running_stack(lonely) == (lonely, None)
