@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from domain.models import SkuQuantity
 from integrations.simulators import create_simulator_app
@@ -17,6 +18,7 @@ from integrations.warehouse import (
     WarehouseRefused,
     WarehouseUnavailable,
 )
+from tests.db.simulator_harness import forget_simulator_state
 
 REQUEST = FulfillmentRequest(
     fulfillment_order_id="W-1001-F1",
@@ -138,10 +140,11 @@ def test_cancel_rejection_is_permanent(status: int) -> None:
 
 
 @contextmanager
-def simulated_warehouse(mode: str) -> Iterator[tuple[WarehouseClient, TestClient]]:
+def simulated_warehouse(mode: str, engine: Engine) -> Iterator[tuple[WarehouseClient, TestClient]]:
     """The real simulator app (the OMS side mocked to accept every webhook), and the client pointed at it."""
+    forget_simulator_state(engine)  # its state is in the database
     oms = httpx.MockTransport(lambda _: httpx.Response(202, json={}))
-    app = create_simulator_app("http://oms.test", "partner-secret", mode, 0.01, transport=oms)
+    app = create_simulator_app("http://oms.test", "partner-secret", mode, 0.01, transport=oms, engine=engine)
     with TestClient(app) as http:
         client = HttpWarehouseClient("http://testserver", transport=http._transport)
         yield client, http
@@ -157,8 +160,9 @@ def wait_for_status(http: TestClient, fo_id: str, status: str) -> None:
     raise AssertionError(f"{fo_id} never reached {status}")
 
 
-def test_the_simulator_stops_a_released_fulfillment_order_and_says_so_again_on_retry() -> None:
-    with simulated_warehouse("off") as (client, http):
+@pytest.mark.db
+def test_the_simulator_stops_a_released_fulfillment_order_and_says_so_again_on_retry(engine: Engine) -> None:
+    with simulated_warehouse("off", engine) as (client, http):
         # given a released fulfillment order
         client.release(REQUEST)
         # when it is canceled, and the cancel retried
@@ -170,8 +174,9 @@ def test_the_simulator_stops_a_released_fulfillment_order_and_says_so_again_on_r
     assert record["status"] == "canceled"
 
 
-def test_the_simulator_answers_false_once_the_fulfillment_order_shipped() -> None:
-    with simulated_warehouse("auto") as (client, http):
+@pytest.mark.db
+def test_the_simulator_answers_false_once_the_fulfillment_order_shipped(engine: Engine) -> None:
+    with simulated_warehouse("auto", engine) as (client, http):
         client.release(REQUEST)
         wait_for_status(http, REQUEST.fulfillment_order_id, "delivered")
         assert client.cancel(REQUEST.fulfillment_order_id) is False
