@@ -59,7 +59,9 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
 
 def build_activities(settings: Settings, engine: Engine) -> list[Callable[..., Any]]:
     inventory = InventoryRepository(engine)
-    payments = PaymentActivities(SimulatedGateway(engine, latency_ms=settings.gateway_latency_ms))
+    payments = PaymentActivities(
+        SimulatedGateway(engine, settings.gateway_latency_ms, failure_rate=settings.simulator_failure_rate)
+    )
     policy = RoutingPolicy(
         split_penalty_km=settings.routing_split_penalty_km,
         same_day_radius_km=settings.routing_same_day_radius_km,

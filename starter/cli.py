@@ -110,9 +110,11 @@ def _api(args: argparse.Namespace) -> int:
 def _simulators(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from integrations.simulator_faults import FaultPlan
     from integrations.simulators import create_simulator_app, parse_locations
     from starter.api.auth import parse_tokens
     from starter.logs import configure_logging
+    from store.db import make_engine
 
     settings = get_settings()
     configure_logging(settings.log_json, settings.log_level)
@@ -121,14 +123,21 @@ def _simulators(args: argparse.Namespace) -> int:
     if partner is None:
         print("OMS_TOKENS has no partner token for the simulators' webhooks", file=sys.stderr)
         return 2
+    # What the simulated partners received and owe is kept in the database, so a restart resumes it.
+    engine = make_engine(settings.require_database_url(), pool_size=4)
     app = create_simulator_app(
         settings.own_api_url,
         partner,
         settings.simulate,
         settings.simulate_delay,
         reject_locations=parse_locations(settings.simulate_reject),
+        engine=engine,
+        faults=FaultPlan(settings.simulator_failure_rate),
     )
-    uvicorn.run(app, host=settings.simulator_host, port=settings.simulator_port, log_level="warning")
+    try:
+        uvicorn.run(app, host=settings.simulator_host, port=settings.simulator_port, log_level="warning")
+    finally:
+        engine.dispose()
     return 0
 
 
