@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint typecheck unit db-tests bench clean
+.PHONY: up test lint typecheck unit db-tests bench histories clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: lint typecheck
 BENCH_ARGS ?= --orders 300 --concurrency 30 --scale 10,30,60 --out bench-out
 bench: $(STAMP)
 	$(BIN)/oms bench $(BENCH_ARGS)
+
+# Saved histories of every path of the order, for the replay tests; an existing one is never overwritten.
+# One path: make histories HISTORIES_ARGS="--path reship"
+histories: $(STAMP)
+	$(BIN)/python -m tests.workflows.record_histories $(HISTORIES_ARGS)
 
 db-tests: $(STAMP)
 	$(BIN)/pytest -q -m db

@@ -1,4 +1,10 @@
-"""Saved histories replay against the working tree: a non-deterministic change to the workflow fails here."""
+"""Saved histories replay against the working tree: a non-deterministic change to the workflow fails here.
+
+Histories are named `<path>@<version>.json`: the path of tests/workflows/paths.py they took, and the version
+of the workflow that recorded them (`python -m tests.workflows.record_histories` writes HISTORY_VERSION).
+Every version's histories stay and keep replaying, so a change behind `workflow.patched()` is checked
+against orders already running.
+"""
 
 from pathlib import Path
 
@@ -7,10 +13,16 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.workflows.paths import PATHS
 from worker import sandbox_runner
 from workflows.order import OrderWorkflow
 
 HISTORIES = {p.stem: p.read_text() for p in sorted((Path(__file__).parent / "histories").glob("*.json"))}
+
+
+def path_and_version(stem: str) -> tuple[str, str]:
+    path, _, version = stem.partition("@")
+    return path, version
 
 
 @pytest.mark.parametrize("name", sorted(HISTORIES))
@@ -27,6 +39,18 @@ async def test_saved_history_replays_without_nondeterminism(name: str) -> None:
 
 
 def test_every_path_of_the_order_has_a_saved_history() -> None:
-    paths = {"happy_path", "payment_declined", "unavailable", "canceled", "partially_canceled"}
-    paths |= {"split", "reroute", "pickup", "returned"}
-    assert paths <= set(HISTORIES), f"missing: {sorted(paths - set(HISTORIES))}"
+    # given the paths the recorder knows and the histories saved
+    recorded = {path_and_version(stem)[0] for stem in HISTORIES}
+    # then each path has at least one history to replay
+    missing = sorted(set(PATHS) - recorded)
+    assert not missing, f"no saved history of {missing}: run python -m tests.workflows.record_histories"
+
+
+def test_every_saved_history_is_named_for_a_known_path_and_a_version() -> None:
+    # given the saved histories' names
+    names = [path_and_version(stem) for stem in HISTORIES]
+    # then each names a path of the registry (a renamed path keeps its old histories covered) and a version
+    unknown = sorted(f"{path}@{version}" for path, version in names if path not in PATHS)
+    assert not unknown, f"histories of no known path (renamed? add it to paths.py): {unknown}"
+    unversioned = sorted(f"{p}@{v}" for p, v in names if not (v[:1] == "v" and v[1:].isdigit()))
+    assert not unversioned, f"histories named without <path>@v<n>: {unversioned}"
