@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,9 +24,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import contracts as act
-from domain.models import SkuQuantity
+from domain.errors import InvariantViolation
 from domain.order import Order
+from domain.routing import Candidate, RouteLine
+from domain.routing import route as plan_route
 from store.read_model import ProjectionBatch
+from store.seed import DEMO_LOCATIONS
 from tests.orders import place_order
 from worker import sandbox_runner
 from workflows.messages import (
@@ -47,6 +50,23 @@ T = TypeVar("T")
 THIRTY_DAYS = timedelta(days=30).total_seconds()
 HISTORIES = Path(__file__).parent / "histories"
 _TYPES = {"Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE}
+# where the fakes' locations are and what they can do: the demo network, a Nagoya DC and the Ginza store tests use
+LOCATIONS: dict[str, Candidate] = {
+    loc_id: Candidate(
+        location_id=loc_id,
+        latitude=lat,
+        longitude=lon,
+        capabilities=caps,
+        available={},
+        kind=kind,
+        daily_capacity=capacity,
+    )
+    for loc_id, _, kind, lat, lon, caps, capacity in [
+        *DEMO_LOCATIONS,
+        ("DC-NAGOYA", "Nagoya distribution centre", "distribution_center", 35.1815, 136.9066, ["ship"], 4000),
+        ("STORE-GINZA", "Ginza store", "store", 35.6717, 139.7650, ["ship", "pickup"], 300),
+    ]
+}
 
 
 @dataclass
@@ -68,13 +88,21 @@ class FakePartners:
     authorizations: dict[str, Decimal] = field(default_factory=dict)
     captured_from: dict[str, Decimal] = field(default_factory=dict)
     voided_from: dict[str, Decimal] = field(default_factory=dict)
-    refunded: Decimal = Decimal(0)
+    # per capture (its transaction id): the authorization it took from and its amount; refunded per capture
+    captures: dict[str, tuple[str, Decimal]] = field(default_factory=dict)
+    refunded_from: dict[str, Decimal] = field(default_factory=dict)
+    # a keyed payment step answers the same again, as the gateway does for a repeated idempotency key
+    payment_answers: dict[str, act.PaymentResult] = field(default_factory=dict)
     # the inventory's books: units held and shipped per fulfillment order, restocked per sku
     reserved: dict[str, Counter[str]] = field(default_factory=dict)
     shipped: dict[str, Counter[str]] = field(default_factory=dict)
     located: dict[str, str] = field(default_factory=dict)
     restocked: Counter[str] = field(default_factory=Counter)
     release_keys: set[str] = field(default_factory=set)
+    allocations: dict[tuple[str, int], act.AllocateResult] = field(default_factory=dict)
+    # the read model: per workflow, the order rebuilt from the events it accepted; what it refused, and why
+    projected: dict[str, Order] = field(default_factory=dict)
+    projection_errors: list[str] = field(default_factory=list)
     # a call named here waits for its event before it answers: a slow partner, for races with messages
     held: dict[str, asyncio.Event] = field(default_factory=dict)
 
@@ -95,6 +123,15 @@ class FakePartners:
     def voided(self) -> Decimal:
         return sum(self.voided_from.values(), Decimal(0))
 
+    @property
+    def refunded(self) -> Decimal:
+        return sum(self.refunded_from.values(), Decimal(0))
+
+    def available(self, location_id: str, sku: str) -> int:
+        """On hand less what fulfillment orders hold there: what routing may still give out."""
+        held = sum(n[sku] for fo_id, n in self.reserved.items() if self.located.get(fo_id) == location_id)
+        return self.stock.get(location_id, {}).get(sku, 0) - held
+
     def _uncaptured(self, auth_id: str) -> Decimal:
         """What a real gateway would void: the authorization less its captures and earlier voids."""
         held = self.authorizations.get(auth_id, Decimal(0))
@@ -103,6 +140,9 @@ class FakePartners:
     async def _answer_when_released(self, name: str) -> None:
         if name in self.held:
             await self.held[name].wait()
+
+    def _refuse(self, reason: str) -> None:
+        raise ApplicationError(reason, type=act.PAYMENT_REFUSED, non_retryable=True)
 
     def activities(self) -> list[object]:
         @activity.defn(name=act.AUTHORIZE_PAYMENT)
@@ -123,18 +163,26 @@ class FakePartners:
         async def void(req: act.VoidRequest) -> act.PaymentResult:
             self.calls.append(("void", req))
             self._fail_if("void")
+            if req.idempotency_key in self.payment_answers:
+                return self.payment_answers[req.idempotency_key]
             amount = self._uncaptured(req.authorization_id)
             if amount <= 0:
-                raise ApplicationError("nothing left to void", type=act.PAYMENT_REFUSED, non_retryable=True)
+                self._refuse("nothing left to void")
             self.voided_from[req.authorization_id] = self.voided_from.get(req.authorization_id, Decimal(0)) + amount
-            return act.PaymentResult(transaction_id="void_1", amount=amount)
+            answer = act.PaymentResult(transaction_id=f"void_{len(self.payment_answers) + 1}", amount=amount)
+            self.payment_answers[req.idempotency_key] = answer
+            return answer
 
         @activity.defn(name=act.ALLOCATE_ORDER)
         async def allocate(req: act.AllocateRequest) -> act.AllocateResult:
             self.calls.append(("allocate", req))
             self._fail_if("allocate")
             await self._answer_when_released("allocate")
+            earlier = self.allocations.get((req.order_id, req.first_number))
+            if earlier is not None:  # a retry of the same step: what it reserved then, as the real step finds
+                return earlier
             answer = self.route(req)
+            self.allocations[(req.order_id, req.first_number)] = answer
             for fo in answer.fulfillment_orders:
                 self.located[fo.fulfillment_order_id] = fo.location_id
                 self.reserved.setdefault(fo.fulfillment_order_id, Counter()).update(
@@ -153,34 +201,63 @@ class FakePartners:
             self.calls.append(("settle", req))
             self._fail_if("settle")
             await self._answer_when_released("settle")
-            self._ship(req.fulfillment_order_id)
-            auth_id = req.capture.authorization_id
-            self.captured_from[auth_id] = self.captured_from.get(auth_id, Decimal(0)) + req.capture.amount
-            return act.PaymentResult(transaction_id=f"cap_{len(self.calls)}", amount=req.capture.amount)
+            self._ship(req.fulfillment_order_id)  # the units leave first, as in the real step; then the capture
+            capture = req.capture
+            if capture.idempotency_key in self.payment_answers:
+                return self.payment_answers[capture.idempotency_key]
+            auth_id = capture.authorization_id
+            left = self._uncaptured(auth_id)
+            if capture.amount > left:
+                self._refuse(f"capture of {capture.amount} is above the {left} left on {auth_id}")
+            self.captured_from[auth_id] = self.captured_from.get(auth_id, Decimal(0)) + capture.amount
+            answer = act.PaymentResult(transaction_id=f"cap_{len(self.calls)}", amount=capture.amount)
+            self.captures[answer.transaction_id] = (auth_id, capture.amount)
+            self.payment_answers[capture.idempotency_key] = answer
+            return answer
 
         @activity.defn(name=act.PROJECT_ORDER)
         async def project(batch: ProjectionBatch) -> None:
+            refusal = self._projection_refusal(batch)
+            if refusal is not None:
+                self.projection_errors.append(refusal)
+                raise ApplicationError(refusal, type="ProjectionRefused", non_retryable=True)
             self.batches.append(batch)
 
         @activity.defn(name=act.REFUND_PAYMENT)
         async def refund(req: act.RefundRequest) -> list[act.PaymentResult]:
             self.calls.append(("refund", req))
             self._fail_if("refund")
-            self.refunded += sum((p.amount for p in req.parts), Decimal(0))
-            return [act.PaymentResult(transaction_id=f"ref_{p.transaction_id}", amount=p.amount) for p in req.parts]
+            answers = []
+            for part in req.parts:  # one by one, each keyed: a refusal leaves the parts before it refunded
+                key = f"{req.idempotency_key}:{part.transaction_id}"
+                if key not in self.payment_answers:
+                    _, captured = self.captures.get(part.transaction_id, ("", Decimal(0)))
+                    before = self.refunded_from.get(part.transaction_id, Decimal(0))
+                    left = captured - before
+                    if part.amount > left:
+                        self._refuse(f"refund of {part.amount} is above the {left} left on {part.transaction_id}")
+                    self.refunded_from[part.transaction_id] = before + part.amount
+                    self.payment_answers[key] = act.PaymentResult(
+                        transaction_id=f"ref_{part.transaction_id}_{len(self.payment_answers) + 1}", amount=part.amount
+                    )
+                answers.append(self.payment_answers[key])
+            return answers
 
         @activity.defn(name=act.RESTOCK_RETURN)
         async def restock(req: act.RestockRequest) -> int:
             self.calls.append(("restock", req))
             self._fail_if("restock")
             self.restocked.update({q.sku: q.quantity for q in req.lines})
+            on_hand = self.stock.setdefault(req.location_id, {})
+            for q in req.lines:
+                on_hand[q.sku] = on_hand.get(q.sku, 0) + q.quantity
             return sum(q.quantity for q in req.lines)
 
         @activity.defn(name=act.CANCEL_FULFILLMENT)
         async def cancel_fulfillment(fo_id: str) -> bool:
             self.calls.append(("cancel_fulfillment", fo_id))
             self._fail_if("cancel_fulfillment")
-            return True
+            return fo_id not in self.shipped  # too late: the location has shipped it
 
         @activity.defn(name=act.SHIP_RESHIP)
         async def ship_reship(req: act.ShipRequest) -> int:
@@ -227,43 +304,83 @@ class FakePartners:
         return released
 
     def _ship(self, fo_id: str | None) -> int:
+        """The fulfillment order's held units leave its location's stock."""
         assert fo_id is not None, "shipments name their fulfillment order"
-        held = self.reserved.get(fo_id, Counter())
-        self.shipped.setdefault(fo_id, Counter()).update(+held)
+        held = +self.reserved.get(fo_id, Counter())
+        self.shipped.setdefault(fo_id, Counter()).update(held)
         self.reserved[fo_id] = Counter()
+        on_hand = self.stock.setdefault(self.located[fo_id], {})
+        for sku, n in held.items():
+            on_hand[sku] = on_hand.get(sku, 0) - n
         return sum(held.values())
+
+    def _projection_refusal(self, batch: ProjectionBatch) -> str | None:
+        """What the read model would refuse: a batch that goes backwards, skips or repeats part of a sequence,
+        breaks the order's invariants, or whose order is not what its events make of the one before."""
+        before = self.projected.get(batch.workflow_id) or Order(order_id=batch.order.order_id)
+        seqs = [e.seq for e in batch.events]
+        if seqs and seqs[-1] <= before.version and batch.order.version <= before.version:
+            return None  # a retried batch it already holds: nothing changes, as with the real one
+        expected = list(range(before.version + 1, before.version + 1 + len(seqs)))
+        if not seqs or seqs != expected:
+            return f"{batch.workflow_id}: events {seqs} do not follow version {before.version}"
+        if batch.order.version != seqs[-1]:
+            return f"{batch.workflow_id}: order at version {batch.order.version} with events up to {seqs[-1]}"
+        after = before.model_copy(deep=True)
+        try:
+            for recorded_event in batch.events:
+                after.apply(recorded_event.event)
+        except InvariantViolation as broken:
+            return f"{batch.workflow_id}: event {recorded_event.seq} breaks the order: {broken}"
+        if after.model_dump(mode="json") != batch.order.model_dump(mode="json"):
+            return f"{batch.workflow_id}: the order at version {after.version} is not what its events make of it"
+        self.projected[batch.workflow_id] = after
+        return None
 
     def _fail_if(self, step: str) -> None:
         if self.fail_step == step or step in self.also_failing:
             raise ApplicationError(f"{step} refused for good", type="StepFailed", non_retryable=True)
 
     def route(self, req: act.AllocateRequest) -> act.AllocateResult:
-        """Nearest-first stand-in for routing: one location if one can fill it, else split in location order."""
+        """The real routing policy over the fake's stock: units other fulfillment orders hold are not available,
+        and each location's capabilities, capacity and the request's exclusions count as in production."""
         if not self.in_stock:
             return act.AllocateResult(unfilled=req.lines)
-        usable = {loc: units for loc, units in self.stock.items() if loc not in req.excluded}
-        if req.pickup_location_id is not None:
-            usable = {loc: u for loc, u in usable.items() if loc == req.pickup_location_id}
-        wanted = {q.sku: q.quantity for q in req.lines}
-        single = next((loc for loc, u in usable.items() if all(u.get(s, 0) >= n for s, n in wanted.items())), None)
-        plan: dict[str, dict[str, int]] = {}
-        for loc, units in usable.items() if single is None else [(single, usable[single])]:
-            for sku in list(wanted):
-                take = min(wanted[sku], units.get(sku, 0))
-                if take:
-                    plan.setdefault(loc, {})[sku] = take
-                    units[sku] -= take
-                    wanted[sku] -= take
+        unknown = sorted(set(self.stock) - set(LOCATIONS))
+        if unknown:
+            raise ApplicationError(f"no such location in the fakes' network: {unknown}", non_retryable=True)
+        candidates = [
+            LOCATIONS[loc].model_copy(
+                update={
+                    "available": {q.sku: self.available(loc, q.sku) for q in req.lines},
+                    "capacity_used": self._committed(loc),
+                }
+            )
+            for loc in self.stock
+        ]
+        plan = plan_route(
+            [RouteLine(sku=q.sku, quantity=q.quantity) for q in req.lines],
+            candidates,
+            delivery_method=req.delivery_method,
+            now=datetime.now(UTC),
+            latitude=req.latitude,
+            longitude=req.longitude,
+            pickup_location_id=req.pickup_location_id,
+            excluded=req.excluded,
+            channel=req.channel,
+        )
         fos = [
             act.AllocatedFulfillmentOrder(
-                fulfillment_order_id=act.fulfillment_order_id(req.order_id, n),
-                location_id=loc,
-                lines=[SkuQuantity(sku=s, quantity=q) for s, q in sorted(lines.items())],
+                fulfillment_order_id=act.fulfillment_order_id(req.order_id, n), location_id=f.location_id, lines=f.lines
             )
-            for n, (loc, lines) in enumerate(plan.items(), start=req.first_number)
+            for n, f in enumerate(plan.fulfillments, start=req.first_number)
         ]
-        unfilled = [SkuQuantity(sku=s, quantity=q) for s, q in wanted.items() if q > 0]
-        return act.AllocateResult(fulfillment_orders=fos, unfilled=unfilled)
+        return act.AllocateResult(fulfillment_orders=fos, unfilled=plan.unfilled)
+
+    def _committed(self, location_id: str) -> int:
+        """Units the location holds or has shipped for these tests: its daily capacity used."""
+        books = [*self.reserved.items(), *self.shipped.items()]
+        return sum(sum(n.values()) for fo_id, n in books if self.located.get(fo_id) == location_id)
 
 
 # One test server per module: workflows a module leaves running cannot hold up another module's time skipping.
@@ -306,6 +423,7 @@ async def harness(env: WorkflowEnvironment) -> AsyncIterator[Harness]:
         workflow_runner=sandbox_runner(),
     ):
         yield Harness(env, partners, task_queue)
+    assert partners.projection_errors == [], "the read model refused batches"
 
 
 # -- helpers for the tests of this tier ----------------------------------------------------------

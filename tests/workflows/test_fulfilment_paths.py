@@ -163,7 +163,7 @@ async def test_a_location_that_rejected_is_never_used_again_and_without_backorde
         (["DC-TOKYO"], 2),
         (["DC-OSAKA", "DC-TOKYO"], 3),
     ]
-    assert harness.partners.stock["DC-TOKYO"][LEGO] == 4
+    assert harness.partners.available("DC-TOKYO", LEGO) == 5
     # so the units were canceled by the system at once, both reservations released, and the payment voided
     assert outcome.status == "canceled"
     canceled = recorded(harness, "ItemsCanceled")
@@ -215,19 +215,19 @@ async def test_a_location_that_rejected_is_never_used_again_while_backordered_un
 
 
 async def test_units_rejected_while_others_wait_on_a_backorder_are_rerouted_at_once(harness: Harness) -> None:
-    # given a split order with one set backordered: Tokyo has one set, Osaka and Nagoya have tea
+    # given a split order with one set backordered: Tokyo has one set, Nagoya (the nearer) and Osaka have tea
     harness.partners.stock = {"DC-TOKYO": {LEGO: 1}, "DC-OSAKA": {TEA: 1}, "DC-NAGOYA": {TEA: 1}}
     handle, answer = await start(harness, backorder_seconds=14 * DAY, lines=lines(2, 1))
     assert answer.status == "backordered"
     f1, f2 = answer.fulfillment_order_ids
 
-    # when Osaka rejects the tea
+    # when Nagoya rejects the tea
     await warehouse(handle, f2, "rejected")
 
-    # then the tea goes to Nagoya at once, without waiting for stock or for the backorder limit
+    # then the tea goes to Osaka at once, without waiting for stock or for the backorder limit
     order = await wait_until(handle, lambda o: len(o.fulfillment_orders) == 3, "the tea rerouted")
     assert (order.fulfillment_orders[2].location_id, order.fulfillment_orders[2].lines) == (
-        "DC-NAGOYA",
+        "DC-OSAKA",
         [SkuQuantity(sku=TEA, quantity=1)],
     )
     assert order.status == "backordered"  # the second set still waits
@@ -240,7 +240,7 @@ async def test_units_rejected_while_others_wait_on_a_backorder_are_rerouted_at_o
     # then what shipped was captured, the missing set canceled, and the rest of the authorization voided
     assert outcome.status == "completed"
     settled = harness.partners.of("settle", act.SettleRequest)
-    assert [(s.location_id, s.capture.amount) for s in settled] == [("DC-TOKYO", LEGO_PRICE), ("DC-NAGOYA", TEA_PRICE)]
+    assert [(s.location_id, s.capture.amount) for s in settled] == [("DC-TOKYO", LEGO_PRICE), ("DC-OSAKA", TEA_PRICE)]
     assert [v.amount for v in recorded(harness, "AuthorizationVoided")] == [LEGO_PRICE]
 
 
