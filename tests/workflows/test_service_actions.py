@@ -5,7 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 
 from activities import contracts as act
 from domain import events as ev
@@ -30,6 +30,7 @@ from tests.workflows.conftest import (
     wait_for_status,
     wait_until,
 )
+from tests.workflows.test_fulfilment_paths import wait_for_calls
 from workflows.messages import (
     APPEASEMENT_UPDATE,
     CANCEL_UPDATE,
@@ -369,15 +370,14 @@ async def test_a_cancel_waits_for_an_allocation_in_flight(harness: Harness) -> N
     # when stock arrives in Osaka and, while the order routes the backordered set there, the customer cancels one set
     harness.partners.stock["DC-OSAKA"] = {LEGO: 1}
     await handle.signal(STOCK_RECEIVED_SIGNAL, StockReceived(location_id="DC-OSAKA", sku=LEGO, quantity=1))
-    for _ in range(200):
-        if harness.partners.names().count("allocate") == 2:
-            break
-        await asyncio.sleep(0.02)
+    await wait_for_calls(harness, "allocate", 2)
     one = CancelRequest(lines=units(lego=1), reason="only need one", actor="customer:C-1")
-    cancel = asyncio.create_task(handle.execute_update(CANCEL_UPDATE, one, result_type=CancelResult))
-    await asyncio.sleep(1.5)
+    # the cancel is accepted (past its validator) while the routing is still out
+    cancel = await handle.start_update(
+        CANCEL_UPDATE, one, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=CancelResult
+    )
     routed.set()
-    result = await asyncio.wait_for(cancel, 10)
+    result = await asyncio.wait_for(cancel.result(), 10)
 
     # then the cancel took effect after the set was routed: one of the two reserved sets was released
     assert result.status == "accepted"
