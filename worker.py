@@ -23,7 +23,9 @@ from activities.projection import ProjectionActivities
 from activities.reference import naive_step
 from activities.returns import ReturnActivities
 from activities.shipment import ShipmentActivities
+from activities.tracking import TrackingActivities
 from domain.routing import RoutingPolicy
+from integrations.carrier import HttpCarrierClient
 from integrations.payments import SimulatedGateway
 from integrations.warehouse import HttpWarehouseClient
 from starter.logs import configure_logging
@@ -71,6 +73,7 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable[..., A
     shipment = ShipmentActivities(inventory, payments)
     projection = ProjectionActivities(OrderProjection(engine))
     returns = ReturnActivities(inventory)
+    tracking = TrackingActivities(HttpCarrierClient(settings.carrier_target))
     return [
         payments.authorize,
         payments.void,
@@ -79,6 +82,8 @@ def build_activities(settings: Settings, engine: Engine) -> list[Callable[..., A
         allocation.release,
         allocation.cancel_fulfillment,
         allocation.hand_off,
+        allocation.amend_fulfillment,
+        tracking.track,
         shipment.settle,
         shipment.ship_reship,
         projection.project,

@@ -15,12 +15,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contracts import (
     ALLOCATE_ORDER,
+    AMEND_FULFILLMENT,
     CANCEL_FULFILLMENT,
     HAND_OFF_FULFILLMENT,
     RELEASE_INVENTORY,
     AllocatedFulfillmentOrder,
     AllocateRequest,
     AllocateResult,
+    AmendRequest,
     HandOffRequest,
     ReleaseRequest,
     fulfillment_order_id,
@@ -194,6 +196,14 @@ class AllocationActivities:
         """Tell the location to stop; False when it had already shipped (the order learns that by its webhook)."""
         try:
             return self._warehouse.cancel(fulfillment_order_id)
+        except WarehouseRefused as refused:
+            raise ApplicationError(str(refused), type="WarehouseRefused", non_retryable=True) from refused
+
+    @activity.defn(name=AMEND_FULFILLMENT)
+    def amend_fulfillment(self, request: AmendRequest) -> bool:
+        """Take canceled units off a fulfillment order at its location; False when they are picked already."""
+        try:
+            return self._warehouse.amend(request.fulfillment_order_id, request.remove, request.key)
         except WarehouseRefused as refused:
             raise ApplicationError(str(refused), type="WarehouseRefused", non_retryable=True) from refused
 

@@ -20,10 +20,29 @@ REFUND_PAYMENT = "refund_payment"
 RESTOCK_RETURN = "restock_return"
 CANCEL_FULFILLMENT = "cancel_fulfillment"
 HAND_OFF_FULFILLMENT = "hand_off_fulfillment"
+AMEND_FULFILLMENT = "amend_fulfillment"
+TRACK_PARCEL = "track_parcel"
 
 # ApplicationError types the workflow tells apart; they are non-retryable.
 PAYMENT_DECLINED = "PaymentDeclined"
 PAYMENT_REFUSED = "PaymentRefused"
+# Errors no retry will mend: a partner's refusal, bad data, an unknown id. Python exceptions raised in an
+# activity arrive as ApplicationErrors typed by their class name.
+NON_RETRYABLE_ERRORS = [
+    PAYMENT_DECLINED,
+    PAYMENT_REFUSED,
+    "WarehouseRefused",
+    "CarrierRefused",
+    "UnknownLocation",
+    "ValueError",
+    "TypeError",
+    "KeyError",
+    "ValidationError",
+    "InvariantViolation",
+    "DataError",
+    "IntegrityError",
+    "ProgrammingError",
+]
 
 
 class AuthorizeRequest(BaseModel):
@@ -48,6 +67,15 @@ class VoidRequest(BaseModel):
 class PaymentResult(BaseModel):
     transaction_id: str
     amount: Decimal
+    expires_at: datetime | None = None  # an authorization's, as the gateway says
+
+
+class AmendRequest(BaseModel):
+    """Take units off a released fulfillment order at its location (a partial cancel), once per key."""
+
+    fulfillment_order_id: str
+    remove: list[SkuQuantity]
+    key: str
 
 
 class AllocatedFulfillmentOrder(BaseModel):

@@ -19,7 +19,7 @@ from integrations.payments import CardDeclined, GatewayRefused, GatewayTransacti
 
 
 def _result(tx: GatewayTransaction) -> PaymentResult:
-    return PaymentResult(transaction_id=tx.id, amount=tx.amount)
+    return PaymentResult(transaction_id=tx.id, amount=tx.amount, expires_at=getattr(tx, "expires_at", None))
 
 
 class PaymentActivities:

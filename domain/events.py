@@ -30,6 +30,17 @@ class PaymentAuthorized(Event):
     type: Literal["PaymentAuthorized"] = "PaymentAuthorized"
     authorization_id: str
     amount: Decimal
+    expires_at: datetime | None = None  # the gateway's word; an order renews it before capturing after it
+
+
+class AuthorizationRenewed(Event):
+    """What an expiring authorization still held moved to a fresh one, before anything was captured on it."""
+
+    type: Literal["AuthorizationRenewed"] = "AuthorizationRenewed"
+    expiring_id: str
+    authorization_id: str
+    amount: Decimal
+    expires_at: datetime | None = None
 
 
 class PaymentDeclined(Event):
@@ -243,6 +254,28 @@ class StepFailed(Event):
     reason: str
 
 
+class AttentionNeeded(Event):
+    """The order cannot go on by itself: a step failed for good or a partner stayed silent past its deadline."""
+
+    type: Literal["AttentionNeeded"] = "AttentionNeeded"
+    step: str
+    reason: str
+
+
+class AttentionCleared(Event):
+    type: Literal["AttentionCleared"] = "AttentionCleared"
+    reason: str
+
+
+class PartnerAskedAgain(Event):
+    """A partner was silent past its deadline: the order asked it again (a lost webhook arrives this way)."""
+
+    type: Literal["PartnerAskedAgain"] = "PartnerAskedAgain"
+    fulfillment_order_id: str
+    partner: str
+    waiting_for: str
+
+
 class AppeasementGranted(Event):
     type: Literal["AppeasementGranted"] = "AppeasementGranted"
     refund_id: str
@@ -280,7 +313,11 @@ OrderEvent = Annotated[
     | AddressChanged
     | ExchangeRequested
     | RefundFailed
-    | StepFailed,
+    | StepFailed
+    | AuthorizationRenewed
+    | AttentionNeeded
+    | AttentionCleared
+    | PartnerAskedAgain,
     Field(discriminator="type"),
 ]
 
@@ -356,6 +393,14 @@ def describe(event: OrderEvent) -> str:
             return f"Refund of {a} for return {r} failed: {why}; an agent must settle it"
         case StepFailed(step=step, reason=why):
             return f"{step} failed for good: {why}; an operator must see to it"
+        case AuthorizationRenewed(expiring_id=old, authorization_id=new, amount=a):
+            return f"Authorization {old} was expiring: {a} authorized again as {new}"
+        case AttentionNeeded(step=step, reason=why):
+            return f"Needs attention: {step}: {why}"
+        case AttentionCleared(reason=why, actor=who):
+            return f"Attention cleared by {who}: {why}"
+        case PartnerAskedAgain(fulfillment_order_id=f, partner=p, waiting_for=w):
+            return f"No {w} news of {f} from {p} by its deadline: asked again"
     raise AssertionError(f"no description for {event!r}")
 
 

@@ -105,6 +105,7 @@ class AuthorizationState(BaseModel):
     amount: Decimal
     captured: Decimal = Decimal(0)
     voided: Decimal = Decimal(0)
+    expires_at: datetime | None = None
 
     @property
     def capturable(self) -> Decimal:
@@ -128,6 +129,11 @@ class PaymentState(BaseModel):
         return [auth_id for auth_id, auth in self.authorizations.items() if auth.capturable > 0]
 
 
+class Attention(BaseModel):
+    reason: str
+    since: datetime
+
+
 class Order(BaseModel):
     """Everything the order is, derived only from its events."""
 
@@ -143,6 +149,7 @@ class Order(BaseModel):
     held: bool = False  # waiting for a fraud review: reserved, not yet handed to any location
     ship_to: Address | None = None  # where it goes now: the checkout's address unless changed since
     payment: PaymentState = Field(default_factory=PaymentState)
+    attention: Attention | None = None  # why a person must look, and since when
     version: int = 0
 
     @classmethod
@@ -209,8 +216,16 @@ class Order(BaseModel):
                 if auth_id in self.payment.authorizations:
                     raise InvariantViolation(f"authorization {auth_id} is recorded already")
                 self.payment.authorization_id = self.payment.authorization_id or auth_id
-                self.payment.authorizations[auth_id] = AuthorizationState(amount=amount)
+                self.payment.authorizations[auth_id] = AuthorizationState(amount=amount, expires_at=event.expires_at)
                 self.payment.authorized += amount
+            case ev.AuthorizationRenewed(expiring_id=old_id, authorization_id=new_id, amount=amount):
+                self._renew(old_id, new_id, amount, event.expires_at)
+            case ev.AttentionNeeded(step=step, reason=reason, at=at):
+                self.attention = Attention(reason=f"{step}: {reason}", since=at)
+            case ev.AttentionCleared():
+                self.attention = None
+            case ev.PartnerAskedAgain():
+                pass  # the timeline shows it
             case ev.PaymentDeclined():
                 self.status = "payment_declined"
             case ev.InventoryReserved(lines=lines, reship=reship):
@@ -298,7 +313,7 @@ class Order(BaseModel):
             case ev.RefundIssued(return_id=return_id, amount=amount, parts=parts):
                 if return_id is not None:
                     rma = self.return_(return_id)
-                    if rma.status != "received":
+                    if rma.status not in ("received", "refund_failed"):
                         raise InvariantViolation(f"return {return_id} is {rma.status}; only a received one is refunded")
                     rma.status = "refunded"
                 self._refund(amount, parts)
@@ -331,6 +346,24 @@ class Order(BaseModel):
                 self.held = False
                 if approved:
                     self._derive_shipping_status()
+
+    def _renew(self, old_id: str, new_id: str, amount: Decimal, expires_at: datetime | None) -> None:
+        """The expiring authorization's capturable amount moves to the new one, which takes its place for the
+        checkout or the exchange it paid for; the gateway voids the old one."""
+        old = self._authorization(old_id)
+        if amount != old.capturable:
+            raise InvariantViolation(f"renewal of {old_id} must carry its {old.capturable} left, not {amount}")
+        if new_id in self.payment.authorizations:
+            raise InvariantViolation(f"authorization {new_id} is recorded already")
+        old.voided += amount
+        self.payment.voided += amount
+        self.payment.authorizations[new_id] = AuthorizationState(amount=amount, expires_at=expires_at)
+        self.payment.authorized += amount
+        if self.payment.authorization_id == old_id:
+            self.payment.authorization_id = new_id
+        for exchange in self.exchanges:
+            if exchange.authorization_id == old_id:
+                exchange.authorization_id = new_id
 
     def _authorization(self, auth_id: str | None) -> AuthorizationState:
         if auth_id is None or auth_id not in self.payment.authorizations:

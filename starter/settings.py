@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     simulator_url: str | None = None
     # the warehouse system fulfillment orders are released to; the simulator unless set
     warehouse_url: str | None = None
+    # the carrier asked where a parcel is; the simulator unless set
+    carrier_url: str | None = None
     tokens: str = DEV_TOKENS
     simulate: str = "auto"
     simulate_delay: float = 2.0
@@ -155,6 +157,10 @@ class Settings(BaseSettings):
     @property
     def warehouse_target(self) -> str:
         return self.warehouse_url or self.own_simulator_url
+
+    @property
+    def carrier_target(self) -> str:
+        return self.carrier_url or self.own_simulator_url
 
     def require_database_url(self) -> str:
         if not self.database_url:

@@ -1,10 +1,12 @@
 """Inputs, update results and signal payloads of the order workflow."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from domain.events import RecordedEvent
 from domain.models import (
     MAX_AMOUNT,
     MAX_LINES,
@@ -17,6 +19,7 @@ from domain.models import (
     SkuQuantity,
     one_line_per_sku,
 )
+from domain.order import Order
 
 ORDER_WORKFLOW = "Order"
 CHECKOUT_UPDATE = "checkout"
@@ -41,6 +44,44 @@ class OrderInput(BaseModel):
     pickup_hold_seconds: float = Field(default=7 * 86400, gt=0)
     # how long an order held for fraud review waits for an agent before it is canceled
     review_seconds: float = Field(default=2 * 86400, gt=0)
+    # how long a location may take to ship, and a carrier to deliver, before the order asks again
+    fulfillment_sla_seconds: float = Field(default=3 * 86400, gt=0)
+    delivery_sla_seconds: float = Field(default=14 * 86400, gt=0)
+    # the run continues as new past this many history events (or when Temporal suggests it)
+    max_history_events: int = Field(default=10_000, gt=0)
+    # set when the order continues as new: where the previous run left off
+    resume: "ResumeState | None" = None
+
+
+class PartnerDeadline(BaseModel):
+    """When a partner's news of a fulfillment order is due; past it the order asks again, then needs a person."""
+
+    fulfillment_order_id: str
+    waiting_for: Literal["shipment", "delivery"]
+    since: datetime
+    due: datetime
+    asked: bool = False
+    flagged: bool = False
+
+
+class ResumeState(BaseModel):
+    """Everything a run carries into the next when it continues as new: the order and every pending wait."""
+
+    order: Order
+    checkout: "CheckoutResult"
+    phase: Literal["fulfilment", "window", "grace"]
+    window_closes: datetime | None = None
+    grace_ends: datetime | None = None
+    collect_by: dict[str, datetime] = {}
+    early_deliveries: list[str] = []
+    released_rejections: list[str] = []
+    stock_arrived: bool = False
+    deadlines: dict[str, PartnerDeadline] = {}
+    projected_status: str | None = None
+    projected_attention: bool = False
+    unprojected: list[RecordedEvent] = []
+    approved: bool | None = None
+    counters: dict[str, int] = {}
 
 
 class CheckoutResult(BaseModel):
@@ -80,6 +121,9 @@ class CancelResult(BaseModel):
     order_id: str
     status: str
     canceled: list[SkuQuantity]
+    # units a location said it was too late to take back (picked or shipped): not canceled, and why
+    refused: list[SkuQuantity] = []
+    refusal: str | None = None
 
 
 class OrderOutcome(BaseModel):
@@ -251,3 +295,7 @@ class RetryResult(BaseModel):
     status: str
     retried: list[str]  # the steps run again
     attention: str | None  # what still needs a person, if a step failed again
+
+
+ResumeState.model_rebuild()
+OrderInput.model_rebuild()

@@ -17,6 +17,7 @@ cancel, review, address change, reship, fulfilment and the service window).
 """
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         CHECKOUT_UPDATE,
         ORDER_WORKFLOW,
         RESHIP_UPDATE,
+        RETRY_UPDATE,
         REVIEW_UPDATE,
         STOCK_RECEIVED_SIGNAL,
         SUMMARY_QUERY,
@@ -50,11 +52,16 @@ with workflow.unsafe.imports_passed_through():
         OrderInput,
         OrderOutcome,
         ReshipRequest,
+        ResumeState,
+        RetryRequest,
+        RetryResult,
         ReviewDecision,
         StockReceived,
         WarehouseEvent,
     )
     from workflows.order_core import (
+        AUTHORIZATION_RENEWAL_MARGIN,
+        RELIABILITY_PATCH,
         application_error,
         failure_reason,
         holdings,
@@ -135,12 +142,58 @@ class OrderWorkflow(ReturnsAndExchanges):
             if refusal is not None:  # what the validator saw changed while an allocation finished
                 raise ApplicationError(refusal, type="CancelRefused", non_retryable=True)
             lines = request.lines or self._order.cancelable_lines()
+            self._cancels += 1
+            step = f"cancel:{self._cancels}"
+            refused: list[SkuQuantity] = []
+            too_late: str | None = None
+            if self._reliable:
+                lines, refused, too_late = await self._take_back_at_locations(lines, step)
+                if not lines:
+                    raise ApplicationError(too_late or "nothing to cancel", type="CancelRefused", non_retryable=True)
             before = holdings(self._order)
             self._record(ev.ItemsCanceled(at=workflow.now(), actor=request.actor, lines=lines, reason=request.reason))
-            self._cancels += 1
-            await self._release_canceled(before, f"cancel:{self._cancels}")
+            await self._release_canceled(before, step, stopped_already=self._reliable)
         await self._flush()
-        return CancelResult(order_id=self._order.order_id, status=self._order.status, canceled=lines)
+        return CancelResult(
+            order_id=self._order.order_id, status=self._order.status, canceled=lines, refused=refused, refusal=too_late
+        )
+
+    async def _take_back_at_locations(
+        self, lines: list[SkuQuantity], step: str
+    ) -> tuple[list[SkuQuantity], list[SkuQuantity], str | None]:
+        """Before a cancel is recorded, each location that holds the units amends its fulfillment order (or
+        stops an emptied one). Units a location says it is too late for (picked or shipped) are not canceled:
+        the answer is what can be canceled, what cannot, and why."""
+        trial = self._order.model_copy(deep=True)
+        trial.apply(ev.ItemsCanceled(at=workflow.now(), lines=lines, reason="trial"))
+        before, after = holdings(self._order), holdings(trial)
+        refused = Counter[str]()
+        reasons: list[str] = []
+        for fo_id, (location_id, held) in sorted(before.items()):
+            kept = after.get(fo_id, (location_id, Counter[str]()))[1]
+            freed = [SkuQuantity(sku=sku, quantity=n - kept[sku]) for sku, n in sorted(held.items()) if n > kept[sku]]
+            if not freed:
+                continue
+            if fo_id not in after:
+                summary = f"stop {fo_id} at {location_id}"
+                done = await self._must(act.CANCEL_FULFILLMENT, fo_id, bool, summary)
+            else:
+                amend = act.AmendRequest(
+                    fulfillment_order_id=fo_id, remove=freed, key=self._key(f"{step}:amend", fo_id)
+                )
+                summary = f"take {sum(q.quantity for q in freed)} unit(s) off {fo_id} at {location_id}"
+                done = await self._must(act.AMEND_FULFILLMENT, amend, bool, summary)
+            if not done:
+                refused.update({q.sku: q.quantity for q in freed})
+                reasons.append(f"{location_id} has already picked or shipped {fo_id}")
+        if not refused:
+            return lines, [], None
+        left = Counter({q.sku: q.quantity for q in lines})
+        left.subtract(refused)
+        cancelable = [SkuQuantity(sku=sku, quantity=n) for sku, n in sorted(left.items()) if n > 0]
+        why = "too late to cancel: " + "; ".join(reasons) + " (use a return once delivered)"
+        taken = [SkuQuantity(sku=sku, quantity=n) for sku, n in sorted(refused.items())]
+        return cancelable, taken, why
 
     @cancel.validator
     def _cancel_allowed(self, request: CancelRequest) -> None:
@@ -148,6 +201,42 @@ class OrderWorkflow(ReturnsAndExchanges):
         refusal = self._order.cancel_refusal(request.lines)
         if refusal is not None:
             raise ValueError(refusal)
+
+    @workflow.update(name=RETRY_UPDATE)
+    async def retry(self, request: RetryRequest) -> RetryResult:
+        """An operator fixed the cause: run again what failed for good, ask silent partners again."""
+        blocked = sorted(self._blocked_on)
+        failed, self._failed_steps = self._failed_steps, []
+        flagged = [d for d in self._deadlines.values() if d.flagged]
+        self._record(ev.AttentionCleared(at=workflow.now(), actor=request.actor, reason=request.reason))
+        for deadline in flagged:  # asked again at once, and flagged again if still silent after a deadline
+            deadline.flagged, deadline.asked, deadline.due = False, False, workflow.now()
+        self._retries_asked += 1
+        asked = self._retries_asked
+        for step in failed:
+            try:
+                await step.run()
+            except (ActivityError, ApplicationError) as err:
+                self._step_failed(step.summary, err, step.run)
+        if blocked:
+            await workflow.wait_condition(lambda: self._retries_answered >= asked)
+        await self._flush()
+        attention = self._order.attention
+        return RetryResult(
+            order_id=self._order.order_id,
+            status=self._order.status,
+            retried=[
+                *blocked,
+                *(s.summary for s in failed),
+                *(f"{d.waiting_for} of {d.fulfillment_order_id}" for d in flagged),
+            ],
+            attention=attention.reason if attention else None,
+        )
+
+    @retry.validator
+    def _retry_allowed(self, request: RetryRequest) -> None:
+        if self._order.attention is None and not self._failed_steps and not self._blocked_on:
+            raise ValueError("nothing to retry: the order needs no attention")
 
     @workflow.update(name=REVIEW_UPDATE)
     async def review(self, decision: ReviewDecision) -> ActionResult:
@@ -213,6 +302,12 @@ class OrderWorkflow(ReturnsAndExchanges):
 
     @workflow.run
     async def run(self, input: OrderInput) -> OrderOutcome:
+        """Capture (authorize, allocate, answer the checkout), fulfilment, delivery, then the service window."""
+        if input.resume is not None:
+            self._resume(input.resume)
+            await self._carry_on(input.resume.phase)
+            return await self._end()
+        self._reliable = workflow.patched(RELIABILITY_PATCH)
         placed = input.order
         self._record(ev.OrderPlaced(at=workflow.now(), actor=f"customer:{placed.customer.id}", order=placed))
         fraud = screen(placed)
@@ -225,15 +320,91 @@ class OrderWorkflow(ReturnsAndExchanges):
                 await self._decide()
                 if self._order.held:
                     await self._await_review()
-                await self._fulfil()
-                if self._order.status != "canceled":
-                    await self._serve_return_window()
-                    self._record(ev.OrderCompleted(at=workflow.now()))
+                await self._carry_on("fulfilment")
         except (ActivityError, ApplicationError) as failure:
             await self._compensate(failure)
-        await self._decide()
+        return await self._end()
+
+    async def _carry_on(self, phase: str) -> None:
+        if phase == "fulfilment":
+            await self._fulfil()
+            if self._order.status == "canceled":
+                return
+        await self._serve_return_window(phase)
+        await self._settled_by_a_person()
+        self._record(ev.OrderCompleted(at=workflow.now()))
+
+    async def _settled_by_a_person(self) -> None:
+        """What failed for good (a release, a restock, a refund) is run again by an operator before the run
+        ends: an order never closes half-done."""
+        if self._reliable:
+            await workflow.wait_condition(lambda: not self._failed_steps and not self._blocked_on)
+
+    async def _end(self) -> OrderOutcome:
+        await self._decide()  # a waiting checkout hears now, whatever is left for a person
+        await self._settled_by_a_person()
+        await self._project_everything()
         await workflow.wait_condition(workflow.all_handlers_finished)  # a waiting checkout gets its answer
-        return OrderOutcome(order_id=placed.order_id, status=self._order.status, events=self._order.version)
+        return OrderOutcome(order_id=self._order.order_id, status=self._order.status, events=self._order.version)
+
+    # -- continuing as new -------------------------------------------------------------------
+    async def _continue_as_new_if_long(self, phase: str) -> None:
+        """Before Temporal's limits, the run hands the order and every pending wait to a fresh one, once every
+        handler has finished; a signal arriving meanwhile makes the server refuse the hand-over until the
+        run has seen it, so none is lost."""
+        info = workflow.info()
+        long = info.get_current_history_length() >= self._input.max_history_events
+        if not self._reliable or not (long or info.is_continue_as_new_suggested()):
+            return
+        if self._failed_steps or self._blocked_on:
+            return  # an operator's retry runs in this run
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(self._input.model_copy(update={"resume": self._resume_state(phase)}))
+
+    def _resume_state(self, phase: str) -> ResumeState:
+        assert self._checkout is not None, "only an accepted order runs on"
+        return ResumeState.model_validate(
+            {
+                "order": self._order,
+                "checkout": self._checkout,
+                "phase": phase,
+                "window_closes": self._window_closes,
+                "grace_ends": self._grace_ends,
+                "collect_by": self._collect_by,
+                "early_deliveries": sorted(self._early_deliveries),
+                "released_rejections": sorted(self._released_rejections),
+                "stock_arrived": self._stock_arrived,
+                "deadlines": self._deadlines,
+                "projected_status": self._projected_status,
+                "projected_attention": self._projected_attention,
+                "unprojected": self._unprojected,
+                "approved": self._approved,
+                "counters": {
+                    "cancels": self._cancels,
+                    "appeasements": self._appeasements,
+                    "numbers_skipped": self._numbers_skipped,
+                    "exchanges_tried": self._exchanges_tried,
+                },
+            }
+        )
+
+    def _resume(self, state: ResumeState) -> None:
+        self._reliable = True
+        self._order = state.order
+        self._checkout = state.checkout
+        self._window_closes, self._grace_ends = state.window_closes, state.grace_ends
+        self._collect_by = dict(state.collect_by)
+        self._early_deliveries = set(state.early_deliveries)
+        self._released_rejections = set(state.released_rejections)
+        self._stock_arrived = state.stock_arrived
+        self._deadlines = dict(state.deadlines)
+        self._projected_status, self._projected_attention = state.projected_status, state.projected_attention
+        self._unprojected = list(state.unprojected)
+        self._approved, self._review_done = state.approved, True
+        self._cancels = state.counters.get("cancels", 0)
+        self._appeasements = state.counters.get("appeasements", 0)
+        self._numbers_skipped = state.counters.get("numbers_skipped", 0)
+        self._exchanges_tried = state.counters.get("exchanges_tried", 0)
 
     async def _compensate(self, failure: Exception) -> None:
         """A step failed for good: give back what the order holds, stop what has not shipped and void what
@@ -330,7 +501,13 @@ class OrderWorkflow(ReturnsAndExchanges):
                 fulfillment_orders=open_fos,
             )
             summary = f"approved: hand {len(open_fos)} fulfillment order(s) to their locations"
-            await self._step(act.HAND_OFF_FULFILLMENT, hand_off, int, summary)
+            if self._reliable:
+                await self._must(act.HAND_OFF_FULFILLMENT, hand_off, int, summary)
+                for fo in self._order.fulfillment_orders:  # the locations have them from now on
+                    if fo.status == "released":
+                        self._deadline(fo.id, "shipment", workflow.now())
+            else:
+                await self._step(act.HAND_OFF_FULFILLMENT, hand_off, int, summary)
         elif self._order.cancelable_lines():
             await self._cancel_by_system(self._order.cancelable_lines(), "rejected in fraud review")
         await self._flush()
@@ -338,7 +515,8 @@ class OrderWorkflow(ReturnsAndExchanges):
 
     async def _fulfil(self) -> None:
         while not self._fulfilled():
-            # on timeout a backorder limit or a pickup deadline has come: _work handles it
+            await self._continue_as_new_if_long("fulfilment")
+            # on timeout a backorder limit, a pickup or a partner's deadline has come: _work handles it
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._work_pending() or bool(self._unprojected) or bool(self._received_returns()),
@@ -368,6 +546,7 @@ class OrderWorkflow(ReturnsAndExchanges):
             or bool(self._expired_pickups(now))
             or self._reroute_requested
             or (bool(self._order.unallocated_lines()) and self._may_allocate(now))
+            or bool(self._due_deadlines())
         )
 
     def _may_allocate(self, now: datetime) -> bool:
@@ -380,6 +559,9 @@ class OrderWorkflow(ReturnsAndExchanges):
         ]
         if self._order.backordered_until is not None:
             deadlines.append(self._order.backordered_until)
+        partner = self._next_partner_deadline()
+        if partner is not None:
+            deadlines.append(partner)
         if not deadlines:
             return None
         return max(min(deadlines) - workflow.now(), timedelta(seconds=1))
@@ -405,15 +587,16 @@ class OrderWorkflow(ReturnsAndExchanges):
             await self._route_unallocated(now)
         self._reroute_requested = False
         if self._nothing_left_to_capture():
-            await self._void_authorization()  # what canceled lines left authorized is released
+            await self._void_authorization(must=True)  # what canceled lines left authorized is released
         for rma_id in self._received_returns():  # also a unit delivered early, back before the rest shipped
             await self._settle_return(rma_id)
+        await self._chase_partners()
 
     async def _send_again(self, fo: FulfillmentOrderState) -> None:
         """A reship or an exchange's replacement the location rejected goes out again from elsewhere, still at
         no charge or still paid by its return; what nobody can send is canceled (an exchange's) or left to an agent."""
         async with self._allocation_lock:
-            allocation = await self._allocate(fo.lines)
+            allocation = await self._allocate(fo.lines, must=True)
             reason = f"sent again: {fo.id} was rejected at {fo.location_id}"
             reship = ReshipRequest(lines=fo.lines, reason=reason, actor="system") if fo.reship else None
             self._place(allocation, reship=reship, exchange_id=fo.exchange_id)
@@ -438,7 +621,7 @@ class OrderWorkflow(ReturnsAndExchanges):
                 await self._cancel_by_system(unallocated, "backorder limit reached without stock")
                 return
             self._stock_arrived = False
-            allocation = await self._allocate(unallocated)
+            allocation = await self._allocate(unallocated, must=True)
             self._place(allocation)
             await self._handle_unfilled(allocation.unfilled)
 
@@ -449,7 +632,7 @@ class OrderWorkflow(ReturnsAndExchanges):
                 order_id=self._order.order_id, location_id=fo.location_id, fulfillment_order_id=fo.id
             )
             why = "reship" if fo.reship else f"exchange {fo.exchange_id}, paid by its return"
-            await self._step(act.SHIP_RESHIP, ship, int, f"ship {fo.id} ({why}, no charge)")
+            await self._must(act.SHIP_RESHIP, ship, int, f"ship {fo.id} ({why}, no charge)")
             self._record(
                 ev.InvoiceIssued(
                     at=workflow.now(), invoice_id=f"INV-{fo.id}", fulfillment_order_id=fo.id, amount=Decimal(0)
@@ -457,6 +640,8 @@ class OrderWorkflow(ReturnsAndExchanges):
             )
             return
         assert auth_id is not None, "an accepted order is authorized"
+        if self._reliable:
+            auth_id = await self._renewed_if_expiring(auth_id)
         capture = act.CaptureRequest(
             idempotency_key=self._key("capture", fo.id), authorization_id=auth_id, amount=amount
         )
@@ -464,7 +649,7 @@ class OrderWorkflow(ReturnsAndExchanges):
             order_id=self._order.order_id, location_id=fo.location_id, capture=capture, fulfillment_order_id=fo.id
         )
         summary = f"ship {fo.id} from {fo.location_id}, capture {self._order.currency} {amount}"
-        result = await self._step(act.SETTLE_SHIPMENT, request, act.PaymentResult, summary)
+        result = await self._must(act.SETTLE_SHIPMENT, request, act.PaymentResult, summary)
         now = workflow.now()
         self._record(
             ev.PaymentCaptured(
@@ -477,6 +662,38 @@ class OrderWorkflow(ReturnsAndExchanges):
             )
         )
         self._record(ev.InvoiceIssued(at=now, invoice_id=f"INV-{fo.id}", fulfillment_order_id=fo.id, amount=amount))
+
+    async def _renewed_if_expiring(self, auth_id: str) -> str:
+        """An authorization that would lapse before this capture is authorized again for what it still holds,
+        and the old one voided, each keyed, before anything is captured on it."""
+        held = self._order.payment.authorizations[auth_id]
+        if held.expires_at is None or workflow.now() < held.expires_at - AUTHORIZATION_RENEWAL_MARGIN:
+            return auth_id
+        placed = self._input.order
+        request = act.AuthorizeRequest(
+            idempotency_key=self._key("authorize", f"renew:{auth_id}"),
+            order_id=placed.order_id,
+            token=placed.payment.token,
+            amount=held.capturable,
+            currency=placed.currency,
+        )
+        summary = f"renew {auth_id}, expiring {held.expires_at:%Y-%m-%d}: authorize {placed.currency} {held.capturable}"
+        renewed = await self._must(act.AUTHORIZE_PAYMENT, request, act.PaymentResult, summary)
+        void = act.VoidRequest(idempotency_key=self._key("void", f"renewed:{auth_id}"), authorization_id=auth_id)
+        await self._try(
+            act.VOID_AUTHORIZATION, void, act.PaymentResult, f"void {auth_id}, renewed as {renewed.transaction_id}"
+        )
+        self._record(
+            ev.AuthorizationRenewed(
+                at=workflow.now(),
+                actor="gateway",
+                expiring_id=auth_id,
+                authorization_id=renewed.transaction_id,
+                amount=held.capturable,
+                expires_at=renewed.expires_at,
+            )
+        )
+        return renewed.transaction_id
 
     def _unreleased_rejections(self) -> list[FulfillmentOrderState]:
         return [
@@ -492,14 +709,17 @@ class OrderWorkflow(ReturnsAndExchanges):
             if fo.status == "ready_for_pickup" and now >= self._collect_by[fo.id]
         ]
 
-    async def _serve_return_window(self) -> None:
+    async def _serve_return_window(self, phase: str = "fulfilment") -> None:
         """Returns may be asked for until the window closes; those on their way are awaited as long again."""
         window = timedelta(seconds=self._input.return_window_seconds)
-        self._window_closes = workflow.now() + window
-        await self._settle_returns_until(self._window_closes, lambda: False)
+        if phase != "grace":
+            if self._window_closes is None:
+                self._window_closes = workflow.now() + window
+            await self._settle_returns_until(self._window_closes, lambda: False, "window")
         if not self._service_settled():
-            grace = workflow.now() + window
-            await self._settle_returns_until(grace, self._service_settled)
+            if self._grace_ends is None:
+                self._grace_ends = workflow.now() + window
+            await self._settle_returns_until(self._grace_ends, self._service_settled, "grace")
 
     def _service_settled(self) -> bool:
         """No return waiting for its refund and no reship or replacement still on its way."""
@@ -509,11 +729,15 @@ class OrderWorkflow(ReturnsAndExchanges):
             and not self._order.unallocated_lines()
         )
 
-    async def _settle_returns_until(self, deadline: datetime, done: Callable[[], bool]) -> None:
+    async def _settle_returns_until(self, deadline: datetime, done: Callable[[], bool], phase: str) -> None:
         while not done():
             left = deadline - workflow.now()
             if left <= timedelta(0):
                 return
+            if self._reliable:
+                await self._continue_as_new_if_long(phase)
+                await self._serve_until(min(left, self._next_deadline() or left), done)
+                continue
             try:
                 await workflow.wait_condition(
                     lambda: (
@@ -529,3 +753,19 @@ class OrderWorkflow(ReturnsAndExchanges):
                 return
             await self._work()  # a return arrived, or a reship or a replacement shipped or was rejected
             await self._flush()
+
+    async def _serve_until(self, wait: timedelta, done: Callable[[], bool]) -> None:
+        """One turn of the service window: wake for work, a partner's deadline or the window's end."""
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: (
+                    bool(self._received_returns())
+                    or self._fulfilment_work_pending()
+                    or bool(self._unprojected)
+                    or done()
+                ),
+                timeout=wait,
+                timeout_summary="return window or a partner's deadline",
+            )
+        await self._work()
+        await self._flush()

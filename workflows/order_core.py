@@ -3,6 +3,8 @@ steps more than one part takes (allocation, cancel by the system, releases, void
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -22,12 +24,34 @@ with workflow.unsafe.imports_passed_through():
         ActionResult,
         CheckoutResult,
         OrderInput,
+        PartnerDeadline,
         ReshipRequest,
     )
 
 R = TypeVar("R")
 STEP_TIMEOUT = timedelta(seconds=10)
-STEP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
+# Bounded: about a minute and a half of retries, then the step has failed for good (the order needs a person).
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+    non_retryable_error_types=act.NON_RETRYABLE_ERRORS,
+)
+# Orders started before steps put the order in attention, deadlines chased partners and cancels amended
+# fulfillment orders replay the way they ran; every order started since takes this path.
+RELIABILITY_PATCH = "attention-deadlines-amend"
+# An authorization this close to lapsing is renewed before a capture is made on it.
+AUTHORIZATION_RENEWAL_MARGIN = timedelta(days=1)
+# How often a run whose read model is behind (the database down past a step's retries) projects again.
+PROJECTION_RETRY = timedelta(minutes=1)
+
+
+@dataclass
+class FailedStep:
+    """A step that failed for good after the order went on without it; an operator's retry runs it again."""
+
+    summary: str
+    run: Callable[[], Awaitable[None]]
 
 
 class OrderCore:
@@ -48,6 +72,7 @@ class OrderCore:
         self._released_rejections: set[str] = set()
         self._collect_by: dict[str, datetime] = {}
         self._window_closes: datetime | None = None
+        self._grace_ends: datetime | None = None
         self._cancels = 0
         self._appeasements = 0
         self._approved: bool | None = None  # an agent's review verdict; None until one decides
@@ -55,21 +80,80 @@ class OrderCore:
         self._review_done = False
         self._numbers_skipped = 0  # fulfillment order numbers of exchanges undone: never given out again
         self._exchanges_tried = 0
+        # set by run: orders of today's shape take the attention, deadline and amend paths
+        self._reliable = False
+        self._failed_steps: list[FailedStep] = []
+        self._blocked_on: set[str] = set()  # steps the order waits on for an operator's retry
+        self._retries_asked = 0
+        self._retries_answered = 0
+        self._deadlines: dict[str, PartnerDeadline] = {}
+        self._projected_attention = False
 
     async def _run_compensations(self, compensations: list[tuple[str, Any, type[Any], str]]) -> None:
         """Run each in turn; one that fails for good is put on the timeline for an operator and the rest go on."""
         for name, arg, result_type, summary in compensations:
-            try:
-                await self._step(name, arg, result_type, summary)
-            except (ActivityError, ApplicationError) as err:
-                self._step_failed(summary, err)
+            await self._try(name, arg, result_type, summary)
 
-    def _step_failed(self, step: str, err: Exception) -> None:
+    async def _try(self, name: str, arg: Any, result_type: type[Any], summary: str) -> bool:
+        """A step the order goes on without: one that fails for good needs a person, who can run it again."""
+
+        async def again() -> None:
+            await self._step(name, arg, result_type, summary)
+
+        try:
+            await again()
+        except (ActivityError, ApplicationError) as err:
+            self._step_failed(summary, err, again)
+            return False
+        return True
+
+    def _step_failed(self, step: str, err: Exception, again: Callable[[], Awaitable[None]] | None = None) -> None:
         reason = failure_reason(err)
         workflow.logger.error("Step failed for good; going on", extra={"step": step, "error": reason})
-        self._record(ev.StepFailed(at=workflow.now(), step=step, reason=reason))
+        if not self._reliable:
+            self._record(ev.StepFailed(at=workflow.now(), step=step, reason=reason))
+            return
+        self._needs_attention(step, reason)
+        if again is not None:
+            self._failed_steps.append(FailedStep(summary=step, run=again))
 
-    async def _allocate(self, lines: list[SkuQuantity], hold_until: datetime | None = None) -> act.AllocateResult:
+    def _needs_attention(self, step: str, reason: str) -> None:
+        self._record(ev.AttentionNeeded(at=workflow.now(), step=step, reason=reason))
+
+    async def _must(self, name: str, arg: Any, result_type: type[R], summary: str) -> R:
+        """A step the order cannot go on without. Failing for good, it puts the order in attention and waits
+        for an operator's retry (`oms order retry`) rather than stopping the order or retrying without end."""
+        while True:
+            try:
+                result = await self._step(name, arg, result_type, summary)
+            except (ActivityError, ApplicationError) as err:
+                if not self._reliable:
+                    raise
+                self._needs_attention(summary, failure_reason(err))
+                self._retries_answered = self._retries_asked  # a retry waiting on this attempt has its answer
+                await self._flush()
+                await self._wait_for_retry(summary)
+                self._blocked_on.discard(summary)
+                continue
+            self._retries_answered = self._retries_asked
+            return result
+
+    async def _wait_for_retry(self, step: str) -> None:
+        asked = self._retries_asked
+        self._blocked_on.add(step)
+        await workflow.wait_condition(lambda: self._retries_asked > asked)
+
+    def _settle_attention(self, why: str) -> None:
+        """Clear the order's attention once nothing needs a person any more (a late partner came through)."""
+        if self._order.attention is None or self._failed_steps or self._blocked_on:
+            return
+        if any(d.flagged for d in self._deadlines.values()):
+            return
+        self._record(ev.AttentionCleared(at=workflow.now(), actor="system", reason=why))
+
+    async def _allocate(
+        self, lines: list[SkuQuantity], hold_until: datetime | None = None, *, must: bool = False
+    ) -> act.AllocateResult:
         placed = self._input.order
         address = self._order.delivery_address or placed.shipping_address
         fos = self._order.fulfillment_orders
@@ -87,6 +171,8 @@ class OrderCore:
             hold_until=hold_until,
         )
         summary = f"route and reserve {sum(q.quantity for q in lines)} unit(s), release to locations"
+        if must:
+            return await self._must(act.ALLOCATE_ORDER, request, act.AllocateResult, summary)
         return await self._step(act.ALLOCATE_ORDER, request, act.AllocateResult, summary)
 
     def _ship_to(self) -> dict[str, Any]:
@@ -141,8 +227,11 @@ class OrderCore:
         self._cancels += 1
         await self._release_canceled(before, f"cancel:{self._cancels}")
 
-    async def _release_canceled(self, before: dict[str, tuple[str, Counter[str]]], step: str) -> None:
-        """Give back the reservations the cancel took off fulfillment orders, stop emptied ones, void if all gone."""
+    async def _release_canceled(
+        self, before: dict[str, tuple[str, Counter[str]]], step: str, *, stopped_already: bool = False
+    ) -> None:
+        """Give back the reservations the cancel took off fulfillment orders, stop emptied ones (unless the
+        locations were told before the cancel was recorded), void if all gone."""
         after = holdings(self._order)
         for fo_id, (location_id, held) in sorted(before.items()):
             kept = after.get(fo_id, (location_id, Counter()))[1]
@@ -165,22 +254,23 @@ class OrderCore:
                     f"release {sum(q.quantity for q in freed)} unit(s) at {location_id}",
                 )
             ]
-            if self._order.fulfillment_order(fo_id).status == "canceled":
+            if self._order.fulfillment_order(fo_id).status == "canceled" and not stopped_already:
                 steps.append((act.CANCEL_FULFILLMENT, fo_id, bool, f"stop {fo_id} at {location_id}"))
             await self._run_compensations(steps)
         if self._nothing_left_to_capture():
             try:
                 await self._void_authorization()
             except (ActivityError, ApplicationError) as err:
-                self._step_failed("void what the cancel left authorized", err)
+                self._step_failed("void what the cancel left authorized", err, self._void_authorization)
 
-    async def _void_authorization(self) -> None:
+    async def _void_authorization(self, *, must: bool = False) -> None:
         """Void what is left of each authorization, once, whoever asks first (a cancel or the last shipment)."""
         async with self._void_lock:
             for auth_id in self._order.payment.open_authorizations():
                 n = 1 if auth_id == self._order.payment.authorization_id else auth_id
                 request = act.VoidRequest(idempotency_key=self._key("void", n), authorization_id=auth_id)
-                result = await self._step(act.VOID_AUTHORIZATION, request, act.PaymentResult, f"void {auth_id}")
+                call = self._must if must else self._step
+                result = await call(act.VOID_AUTHORIZATION, request, act.PaymentResult, f"void {auth_id}")
                 self._record(
                     ev.AuthorizationVoided(
                         at=workflow.now(), actor="gateway", authorization_id=auth_id, amount=result.amount
@@ -214,6 +304,109 @@ class OrderCore:
     def _record(self, event: ev.OrderEvent) -> None:
         self._order.apply(event)
         self._unprojected.append(ev.RecordedEvent(seq=self._order.version, event=event))
+        if self._reliable:
+            self._follow_deadlines(event)
+
+    # -- deadlines on partners ---------------------------------------------------------------
+    def _follow_deadlines(self, event: ev.OrderEvent) -> None:
+        """A released fulfillment order is due to ship, a shipped one to be delivered; news ends the wait."""
+        match event:
+            case ev.FulfillmentOrderCreated(fulfillment_order_id=fo_id, at=at):
+                self._deadline(fo_id, "shipment", at)
+            case ev.ShipmentShipped(fulfillment_order_id=fo_id, at=at):
+                self._end_deadline(fo_id, "shipped")
+                self._deadline(fo_id, "delivery", at)
+            case (
+                ev.ShipmentDelivered(fulfillment_order_id=fo_id)
+                | ev.ReadyForPickup(fulfillment_order_id=fo_id)
+                | ev.FulfillmentOrderRejected(fulfillment_order_id=fo_id)
+                | ev.FulfillmentOrderWithdrawn(fulfillment_order_id=fo_id)
+            ):
+                self._end_deadline(fo_id, event.type)
+            case ev.ItemsCanceled():
+                for fo in self._order.fulfillment_orders:
+                    if fo.status == "canceled":
+                        self._end_deadline(fo.id, "canceled")
+
+    def _deadline(self, fo_id: str, waiting_for: str, since: datetime) -> None:
+        sla = self._input.fulfillment_sla_seconds if waiting_for == "shipment" else self._input.delivery_sla_seconds
+        self._deadlines[fo_id] = PartnerDeadline.model_validate(
+            {
+                "fulfillment_order_id": fo_id,
+                "waiting_for": waiting_for,
+                "since": since,
+                "due": since + timedelta(seconds=sla),
+            }
+        )
+
+    def _end_deadline(self, fo_id: str, news: str) -> None:
+        deadline = self._deadlines.pop(fo_id, None)
+        if deadline is not None and deadline.flagged:
+            self._settle_attention(f"{fo_id}: {news}")
+
+    def _due_deadlines(self) -> list[PartnerDeadline]:
+        """Deadlines passed and not yet flagged for a person; a held order's locations do not have it yet."""
+        if self._order.held:
+            return []
+        now = workflow.now()
+        return [d for d in self._deadlines.values() if not d.flagged and now >= d.due]
+
+    def _next_partner_deadline(self) -> datetime | None:
+        if self._order.held:
+            return None
+        return min((d.due for d in self._deadlines.values() if not d.flagged), default=None)
+
+    async def _chase_partners(self) -> None:
+        """Past its deadline a partner is asked again (a lost webhook comes again); silent once more, the order
+        needs a person. The order keeps waiting for the news either way."""
+        for deadline in self._due_deadlines():
+            fo = self._order.fulfillment_order(deadline.fulfillment_order_id)
+            if deadline.asked:
+                deadline.flagged = True
+                partner = fo.location_id if deadline.waiting_for == "shipment" else (fo.carrier or "the carrier")
+                self._needs_attention(
+                    f"{deadline.waiting_for} of {fo.id}",
+                    f"no news from {partner} since {deadline.since:%Y-%m-%d %H:%M} UTC, also after asking again",
+                )
+                continue
+            deadline.asked = True
+            sla = deadline.due - deadline.since
+            deadline.due = workflow.now() + sla
+            if deadline.waiting_for == "shipment":
+                await self._ask_location_again(fo)
+            else:
+                await self._ask_carrier_again(fo)
+
+    async def _ask_location_again(self, fo: FulfillmentOrderState) -> None:
+        self._record(
+            ev.PartnerAskedAgain(
+                at=workflow.now(), fulfillment_order_id=fo.id, partner=fo.location_id, waiting_for="shipment"
+            )
+        )
+        request = act.HandOffRequest(
+            order_id=self._order.order_id,
+            ship_to=self._ship_to(),
+            delivery_method=self._input.order.delivery_method,
+            fulfillment_orders=[
+                act.AllocatedFulfillmentOrder(fulfillment_order_id=fo.id, location_id=fo.location_id, lines=fo.lines)
+            ],
+        )
+        await self._try(act.HAND_OFF_FULFILLMENT, request, int, f"ask {fo.location_id} again about {fo.id}")
+
+    async def _ask_carrier_again(self, fo: FulfillmentOrderState) -> None:
+        assert fo.tracking_number is not None, "a shipped fulfillment order has its tracking number"
+        carrier = fo.carrier or "the carrier"
+        self._record(
+            ev.PartnerAskedAgain(at=workflow.now(), fulfillment_order_id=fo.id, partner=carrier, waiting_for="delivery")
+        )
+        summary = f"ask {carrier} where {fo.tracking_number} is"
+        try:
+            status = await self._step(act.TRACK_PARCEL, fo.tracking_number, str | None, summary)  # type: ignore[arg-type]
+        except (ActivityError, ApplicationError) as err:
+            self._step_failed(summary, err)
+            return
+        if status == "delivered":
+            self._deliver(fo.id)
 
     def _deliver(self, fo_id: str) -> None:
         fo = self._order.fulfillment_order(fo_id)
@@ -246,7 +439,7 @@ class OrderCore:
             key=self._key(step, fo.id),
             fulfillment_order_id=fo.id,
         )
-        await self._step(act.RELEASE_INVENTORY, release, int, summary)
+        await self._must(act.RELEASE_INVENTORY, release, int, summary)
 
     def _action_result(self) -> ActionResult:
         return ActionResult(
@@ -294,14 +487,36 @@ class OrderCore:
         if not self._unprojected:
             return
         batch, self._unprojected = self._unprojected, []
-        await self._step(
-            act.PROJECT_ORDER,
-            ProjectionBatch(workflow_id=workflow.info().workflow_id, order=self._order, events=batch),
-            type(None),
-        )
+        try:
+            await self._step(
+                act.PROJECT_ORDER,
+                ProjectionBatch(workflow_id=workflow.info().workflow_id, order=self._order, events=batch),
+                type(None),
+            )
+        except (ActivityError, ApplicationError) as err:
+            if not self._reliable:
+                raise
+            # the read model never blocks the order: the batch waits for the next flush (events keyed by
+            # sequence, so writing them again is harmless), and the run does not end before it is written
+            workflow.logger.error("Read model behind; will project again", extra={"error": failure_reason(err)})
+            self._unprojected = batch + self._unprojected
+        changes = []
         if self._order.status != self._projected_status:
             self._projected_status = self._order.status
-            workflow.upsert_search_attributes([sa.ORDER_STATUS.value_set(self._order.status)])
+            changes.append(sa.ORDER_STATUS.value_set(self._order.status))
+        attention = self._order.attention is not None
+        if self._reliable and attention != self._projected_attention:
+            self._projected_attention = attention
+            changes.append(sa.NEEDS_ATTENTION.value_set("true" if attention else "false"))
+        if changes:
+            workflow.upsert_search_attributes(changes)
+
+    async def _project_everything(self) -> None:
+        """Before the run ends, the read model has every event, however long its database was away."""
+        await self._flush()
+        while self._reliable and self._unprojected:
+            await workflow.sleep(PROJECTION_RETRY, summary="read model behind: project again")
+            await self._flush()
 
 
 def holdings(order: Order) -> dict[str, tuple[str, Counter[str]]]:

@@ -2,6 +2,7 @@
 how a returned unit is restocked and refunded."""
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -298,10 +299,8 @@ class ReturnsAndExchanges(OrderCore):
                 lines=[SkuQuantity(sku=sku, quantity=n) for sku, n in sorted(resellable.items())],
             )
             summary = f"restock {sum(resellable.values())} unit(s) at {rma.location_id}"
-            try:
-                await self._step(act.RESTOCK_RETURN, restock, int, summary)
-            except (ActivityError, ApplicationError) as err:  # the customer is refunded all the same
-                self._step_failed(f"{summary} for {rma.rma}", err)
+            # the customer is refunded all the same; an operator runs the restock again
+            await self._try(act.RESTOCK_RETURN, restock, int, f"{summary} for {rma.rma}")
         received = [SkuQuantity(sku=u.sku, quantity=u.quantity) for u in rma.received]
         async with self._money_lock:
             amount = min(self._order.amount_of(received), rma.refund_amount, self._order.refundable)
@@ -318,6 +317,9 @@ class ReturnsAndExchanges(OrderCore):
                             at=workflow.now(), actor="gateway", return_id=rma.id, amount=amount, reason=reason
                         )
                     )
+                    if self._reliable:
+                        again = self._refund_again(rma.id, parts, amount)
+                        self._step_failed(f"refund {self._order.currency} {amount} for {rma.rma}", err, again)
                     return
             self._record(
                 ev.RefundIssued(
@@ -329,6 +331,30 @@ class ReturnsAndExchanges(OrderCore):
                     parts=parts,
                 )
             )
+
+    def _refund_again(
+        self, return_id: str, parts: list[ev.RefundPart], amount: Decimal
+    ) -> Callable[[], Awaitable[None]]:
+        """An operator's retry of a refused refund: the same key, so the gateway pays it once."""
+
+        async def again() -> None:
+            async with self._money_lock:
+                if self._order.return_(return_id).status != "refund_failed":
+                    return  # an agent settled it meanwhile (an appeasement)
+                rma = self._order.return_(return_id)
+                await self._refund(parts, f"refund:{rma.id}", f"refund {self._order.currency} {amount} for {rma.rma}")
+                self._record(
+                    ev.RefundIssued(
+                        at=workflow.now(),
+                        actor="gateway",
+                        refund_id=f"RF-{rma.id}",
+                        return_id=rma.id,
+                        amount=amount,
+                        parts=parts,
+                    )
+                )
+
+        return again
 
     def _appeasement_refusal(self, amount: Decimal) -> str | None:
         if self._order.payment.captured <= 0:

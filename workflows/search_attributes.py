@@ -6,6 +6,8 @@ ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 CHANNEL = SearchAttributeKey.for_keyword("Channel")
 ORDER_TOTAL = SearchAttributeKey.for_float("OrderTotal")
+# "true" while the order waits for a person (a step failed for good, a partner silent past its deadline)
+NEEDS_ATTENTION = SearchAttributeKey.for_keyword("NeedsAttention")
 
 # name -> type, as `temporal server start-dev --search-attribute NAME=TYPE` and the operator API take them
 REGISTRY: dict[str, str] = {
@@ -13,4 +15,5 @@ REGISTRY: dict[str, str] = {
     "CustomerId": "Keyword",
     "Channel": "Keyword",
     "OrderTotal": "Double",
+    "NeedsAttention": "Keyword",
 }

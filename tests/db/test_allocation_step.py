@@ -24,6 +24,9 @@ class RecordingWarehouse:
     def cancel(self, fulfillment_order_id: str) -> bool:
         return True
 
+    def amend(self, fulfillment_order_id: str, remove: list[SkuQuantity], key: str) -> bool:
+        return True
+
 
 def request_for(order_id: str, wanted: SkuQuantity, first_number: int = 1) -> AllocateRequest:
     return AllocateRequest(

@@ -24,7 +24,7 @@ HISTORIES = Path(__file__).parents[1] / "workflows" / "histories"
 
 
 def history(name: str) -> WorkflowHistory:
-    return WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}.json").read_text())
+    return WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}@v0.json").read_text())
 
 
 @pytest.fixture(scope="module")

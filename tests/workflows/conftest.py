@@ -1,6 +1,7 @@
 """Workflow tier: the time-skipping test server, fake partners standing in for the activities, and helpers."""
 
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
@@ -20,6 +21,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -105,6 +107,15 @@ class FakePartners:
     projection_errors: list[str] = field(default_factory=list)
     # a call named here waits for its event before it answers: a slow partner, for races with messages
     held: dict[str, asyncio.Event] = field(default_factory=dict)
+    # -- partners asked again, amended, and authorizations that lapse --------------------------------
+    # fulfillment orders a location has picked: too late to amend or stop them
+    picked: set[str] = field(default_factory=set)
+    # amends the locations took, by key (a repeated key changes nothing)
+    amended: dict[str, act.AmendRequest] = field(default_factory=dict)
+    # what the carrier says of a parcel when asked, by tracking number
+    parcels: dict[str, str] = field(default_factory=dict)
+    # when the gateway says each authorization lapses (None: it does not say)
+    authorization_expires_at: datetime | None = None
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -157,7 +168,9 @@ class FakePartners:
             keys = list(dict.fromkeys(a.idempotency_key for a in self.of("authorize", act.AuthorizeRequest)))
             auth_id = f"auth_{keys.index(req.idempotency_key) + 1}"
             self.authorizations[auth_id] = req.amount
-            return act.PaymentResult(transaction_id=auth_id, amount=req.amount)
+            return act.PaymentResult(
+                transaction_id=auth_id, amount=req.amount, expires_at=self.authorization_expires_at
+            )
 
         @activity.defn(name=act.VOID_AUTHORIZATION)
         async def void(req: act.VoidRequest) -> act.PaymentResult:
@@ -270,6 +283,21 @@ class FakePartners:
             self._fail_if("hand_off")
             return len(req.fulfillment_orders)
 
+        @activity.defn(name=act.AMEND_FULFILLMENT)
+        async def amend_fulfillment(req: act.AmendRequest) -> bool:
+            self.calls.append(("amend", req))
+            self._fail_if("amend")
+            if req.fulfillment_order_id in self.picked or req.fulfillment_order_id in self.shipped:
+                return False  # too late: the location has picked it
+            self.amended.setdefault(req.key, req)
+            return True
+
+        @activity.defn(name=act.TRACK_PARCEL)
+        async def track_parcel(tracking_number: str) -> str | None:
+            self.calls.append(("track", tracking_number))
+            self._fail_if("track")
+            return self.parcels.get(tracking_number)
+
         return [
             authorize,
             void,
@@ -282,6 +310,8 @@ class FakePartners:
             cancel_fulfillment,
             hand_off,
             ship_reship,
+            amend_fulfillment,
+            track_parcel,
         ]
 
     def _release(self, req: act.ReleaseRequest) -> int:
@@ -405,6 +435,7 @@ class Harness:
     env: WorkflowEnvironment
     partners: FakePartners
     task_queue: str
+    started: list[WorkflowHandle[Any, Any]] = field(default_factory=list)
 
     @property
     def client(self) -> Client:
@@ -422,7 +453,13 @@ async def harness(env: WorkflowEnvironment) -> AsyncIterator[Harness]:
         activities=partners.activities(),  # type: ignore[arg-type]
         workflow_runner=sandbox_runner(),
     ):
-        yield Harness(env, partners, task_queue)
+        harness = Harness(env, partners, task_queue)
+        yield harness
+        # an order a test leaves open would wake at its partner deadlines with no worker on its queue, and a
+        # workflow task nobody takes stops the server skipping time for the module's later tests
+        for handle in harness.started:
+            with contextlib.suppress(RPCError):
+                await handle.terminate("the test is over")
     assert partners.projection_errors == [], "the read model refused batches"
 
 
@@ -450,6 +487,7 @@ async def start_only(
     review_seconds: float = 2 * 86400,
     return_window_seconds: float = THIRTY_DAYS,
     task_timeout: timedelta | None = None,
+    workflow_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> Handle:
     order = place_order(**overrides)
@@ -459,10 +497,12 @@ async def start_only(
         backorder_seconds=backorder_seconds,
         pickup_hold_seconds=pickup_hold_seconds,
         review_seconds=review_seconds,
+        **(workflow_options or {}),
     )
     handle = await h.client.start_workflow(
         OrderWorkflow.run, given, id=workflow_id_for(order.order_id), task_queue=h.task_queue, task_timeout=task_timeout
     )
+    h.started.append(handle)
     return handle
 
 
