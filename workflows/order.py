@@ -352,14 +352,17 @@ class OrderWorkflow(ReturnsAndExchanges):
         """Before Temporal's limits, the run hands the order and every pending wait to a fresh one, once every
         handler has finished; a signal arriving meanwhile makes the server refuse the hand-over until the
         run has seen it, so none is lost."""
-        info = workflow.info()
-        long = info.get_current_history_length() >= self._input.max_history_events
-        if not self._reliable or not (long or info.is_continue_as_new_suggested()):
+        if not self._history_long():
             return
         if self._failed_steps or self._blocked_on:
             return  # an operator's retry runs in this run
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._input.model_copy(update={"resume": self._resume_state(phase)}))
+
+    def _history_long(self) -> bool:
+        info = workflow.info()
+        long = info.get_current_history_length() >= self._input.max_history_events
+        return self._reliable and (long or info.is_continue_as_new_suggested())
 
     def _resume_state(self, phase: str) -> ResumeState:
         assert self._checkout is not None, "only an accepted order runs on"
@@ -451,7 +454,11 @@ class OrderWorkflow(ReturnsAndExchanges):
             return False
         self._record(
             ev.PaymentAuthorized(
-                at=workflow.now(), actor="gateway", authorization_id=result.transaction_id, amount=result.amount
+                at=workflow.now(),
+                actor="gateway",
+                authorization_id=result.transaction_id,
+                amount=result.amount,
+                expires_at=result.expires_at,
             )
         )
         return True
@@ -519,7 +526,12 @@ class OrderWorkflow(ReturnsAndExchanges):
             # on timeout a backorder limit, a pickup or a partner's deadline has come: _work handles it
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: self._work_pending() or bool(self._unprojected) or bool(self._received_returns()),
+                    lambda: (
+                        self._work_pending()
+                        or bool(self._unprojected)
+                        or bool(self._received_returns())
+                        or self._history_long()
+                    ),
                     timeout=self._next_deadline(),
                     timeout_summary="backorder limit or pickup deadline",
                 )
@@ -763,6 +775,7 @@ class OrderWorkflow(ReturnsAndExchanges):
                     or self._fulfilment_work_pending()
                     or bool(self._unprojected)
                     or done()
+                    or self._history_long()
                 ),
                 timeout=wait,
                 timeout_summary="return window or a partner's deadline",

@@ -113,7 +113,8 @@ class ReturnsAndExchanges(OrderCore):
             credit = min(self._order.amount_of(request.returned), self._refundable_unreserved())
             value = self._order.replacement_value(replacement)
             difference = value - credit
-            auth_id = await self._authorize_difference(exchange_id, difference) if difference > 0 else None
+            authorized = await self._authorize_difference(exchange_id, difference) if difference > 0 else None
+            auth_id = authorized.transaction_id if authorized else None
             allocation = await self._send_replacement(exchange_id, replacement, auth_id)
             returned = ReturnRequest(
                 lines=request.returned,
@@ -125,7 +126,15 @@ class ReturnsAndExchanges(OrderCore):
             rma = self._record_return(returned, max(-difference, Decimal(0)))
             now = workflow.now()
             if auth_id is not None:
-                self._record(ev.PaymentAuthorized(at=now, actor="gateway", authorization_id=auth_id, amount=difference))
+                self._record(
+                    ev.PaymentAuthorized(
+                        at=now,
+                        actor="gateway",
+                        authorization_id=auth_id,
+                        amount=difference,
+                        expires_at=authorized.expires_at if authorized else None,
+                    )
+                )
             self._record(
                 ev.ExchangeRequested(
                     at=now,
@@ -177,7 +186,7 @@ class ReturnsAndExchanges(OrderCore):
             for q in request.replacement
         ]
 
-    async def _authorize_difference(self, exchange_id: str, amount: Decimal) -> str:
+    async def _authorize_difference(self, exchange_id: str, amount: Decimal) -> act.PaymentResult:
         placed = self._input.order
         request = act.AuthorizeRequest(
             idempotency_key=self._key("authorize", exchange_id),
@@ -194,7 +203,7 @@ class ReturnsAndExchanges(OrderCore):
             raise ApplicationError(
                 f"the difference of {amount} could not be authorized: {reason}", type="ExchangeRefused"
             ) from err
-        return result.transaction_id
+        return result
 
     async def _send_replacement(
         self, exchange_id: str, lines: list[ev.ExchangeLine], auth_id: str | None

@@ -116,6 +116,8 @@ class FakePartners:
     parcels: dict[str, str] = field(default_factory=dict)
     # when the gateway says each authorization lapses (None: it does not say)
     authorization_expires_at: datetime | None = None
+    # a step that raises this plain exception (a bug, a data error), as a real adapter might
+    broken: dict[str, Exception] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -230,6 +232,7 @@ class FakePartners:
 
         @activity.defn(name=act.PROJECT_ORDER)
         async def project(batch: ProjectionBatch) -> None:
+            self._fail_if("project")
             refusal = self._projection_refusal(batch)
             if refusal is not None:
                 self.projection_errors.append(refusal)
@@ -370,6 +373,8 @@ class FakePartners:
     def _fail_if(self, step: str) -> None:
         if self.fail_step == step or step in self.also_failing:
             raise ApplicationError(f"{step} refused for good", type="StepFailed", non_retryable=True)
+        if step in self.broken:
+            raise self.broken[step]
 
     def route(self, req: act.AllocateRequest) -> act.AllocateResult:
         """The real routing policy over the fake's stock: units other fulfillment orders hold are not available,
