@@ -12,10 +12,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -34,10 +35,12 @@ from workflows.messages import (
     CHECKOUT_UPDATE,
     EXCHANGE_UPDATE,
     RESHIP_UPDATE,
+    RETRY_UPDATE,
     RETURN_SIGNAL,
     RETURN_UPDATE,
     REVIEW_UPDATE,
     STOCK_RECEIVED_SIGNAL,
+    WAREHOUSE_SIGNAL,
     ActionResult,
     AddressChange,
     CancelRequest,
@@ -49,12 +52,15 @@ from workflows.messages import (
     OrderOutcome,
     ReplacementLine,
     ReshipRequest,
+    RetryRequest,
+    RetryResult,
     ReturnedUnits,
     ReturnEvent,
     ReturnRequest,
     ReturnResult,
     ReviewDecision,
     StockReceived,
+    WarehouseEvent,
     workflow_id_for,
 )
 from workflows.order import OrderWorkflow
@@ -66,6 +72,8 @@ HISTORY_VERSION = "v2"
 WINDOW = 4.0  # seconds: the return window, and as long again for returns already on their way
 EXPIRY = 2.0  # seconds: a review or a pickup nobody acts on
 LONG = 120.0  # seconds: a deadline the scenario acts before
+# a location asked again after a second of silence, and flagged for a person after another
+SHORT_DEADLINES: dict[str, Any] = {"fulfillment_sla_seconds": 1.0, "delivery_sla_seconds": LONG}
 TEA_LARGE = "TEA-MATCHA-200"
 # 25 sets shipped to someone else's name: large (+40), bulk (+25), name differs (+10) = 75, held for review
 SUSPICIOUS: dict[str, Any] = {
@@ -110,6 +118,7 @@ class Run:
         backorder_seconds: float | None = None,
         pickup_hold_seconds: float = LONG,
         review_seconds: float = LONG,
+        options: dict[str, Any] | None = None,
         **overrides: Any,
     ) -> CheckoutResult:
         """Start the order and check out in one update-with-start, as the API does."""
@@ -120,6 +129,7 @@ class Run:
             backorder_seconds=backorder_seconds,
             pickup_hold_seconds=pickup_hold_seconds,
             review_seconds=review_seconds,
+            **(options or {}),
         )
         start: WithStartWorkflowOperation[Any, OrderOutcome] = WithStartWorkflowOperation(
             OrderWorkflow.run,
@@ -340,6 +350,59 @@ async def pickup_expired(run: Run) -> None:
     await warehouse(run.order, fo, "ready_for_pickup")
 
 
+async def retry(run: Run) -> RetryResult:
+    result: RetryResult = await run.update(
+        RETRY_UPDATE, RetryRequest(reason="cause fixed", actor="operator:O-1"), RetryResult
+    )
+    return result
+
+
+async def attention_retried(run: Run) -> None:
+    (fo,) = expect(await run.checkout(), "accepted")
+    await ship_and_deliver(run.order, fo)
+    await run.until(lambda o: o.attention is not None, "attention")
+    run.partners.fail_step = None
+    await retry(run)
+    await run.until(lambda o: o.payment.captured > 0, "captured after the retry")
+
+
+async def partner_silent(run: Run) -> None:
+    (fo,) = expect(await run.checkout(options=SHORT_DEADLINES), "accepted")
+    await run.until(lambda o: o.attention is not None, "attention after asking again")
+    await run.delivered(fo)
+
+
+async def cancel_too_late(run: Run) -> None:
+    (fo,) = expect(await run.checkout(lines=lines(2)), "accepted")
+    run.partners.picked.add(fo)
+    one = CancelRequest(lines=units(LEGO), reason="only one", actor="customer:C-1")
+    try:
+        await run.update(CANCEL_UPDATE, one, CancelResult)
+    except WorkflowUpdateFailedError:
+        pass  # too late: the location has picked it
+    else:
+        raise AssertionError("a cancel the location is too late for was taken")
+    await run.delivered(fo)
+
+
+async def authorization_renewed(run: Run) -> None:
+    run.partners.authorization_expires_at = datetime.now(UTC) + timedelta(hours=1)  # within the renewal margin
+    (fo,) = expect(await run.checkout(), "accepted")
+    await run.delivered(fo)
+
+
+async def continued_as_new(run: Run) -> None:
+    tokyo, osaka = expect(await run.checkout(lines=lines(2, 1), options={"max_history_events": 40}), "accepted")
+    await run.delivered(tokyo)
+    first = run.order.first_execution_run_id or run.order.run_id
+    latest = run.client.get_workflow_handle(run.order.id)
+    for _ in range(100):
+        if (await latest.describe()).run_id != first:
+            break
+        await run.order.signal(WAREHOUSE_SIGNAL, WarehouseEvent(fulfillment_order_id=tokyo, event="picked"))
+    await ship_and_deliver(latest, osaka)
+
+
 async def compensation(run: Run) -> None:
     answer = await run.checkout()
     expect(answer, "canceled")
@@ -383,6 +446,33 @@ PATHS: dict[str, Path] = {
             compensation,
             "canceled",
             partners={"fail_step": "allocate"},
+        ),
+        Path(
+            "attention_retried",
+            "a capture fails for good, the order needs a person, a retry captures it",
+            attention_retried,
+            "completed",
+            partners={"fail_step": "settle"},
+        ),
+        Path(
+            "partner_silent",
+            "a location silent past its deadline: asked again, then a person",
+            partner_silent,
+            "completed",
+        ),
+        Path("cancel_too_late", "a partial cancel the location is too late for", cancel_too_late, "completed"),
+        Path(
+            "authorization_renewed",
+            "an authorization about to lapse renewed before capture",
+            authorization_renewed,
+            "completed",
+        ),
+        Path(
+            "continued_as_new",
+            "a long history continues as new",
+            continued_as_new,
+            "completed",
+            {"DC-TOKYO": {LEGO: 2}, "DC-OSAKA": {TEA: 5}},
         ),
     ]
 }

@@ -70,7 +70,8 @@ async def record(client: Client, path: Path) -> str:
             return (await run.order.result()).status
 
         status = await asyncio.wait_for(to_the_end(), PATH_TIMEOUT)
-        history = await run.order.fetch_history()
+        # the run the order ended in: the last of them when it continued as new
+        history = await client.get_workflow_handle(run.order.id).fetch_history()
     if status != path.outcome:
         raise RuntimeError(f"the order ended {status}, not {path.outcome}")
     refused = getattr(partners, "projection_errors", [])
