@@ -240,7 +240,9 @@ def _order_show(args: argparse.Namespace, client: OmsClient) -> object:
 
 
 def _order_list(args: argparse.Namespace, client: OmsClient) -> object:
-    return client.search_orders(customer_id=args.customer, status=args.status, channel=args.channel)
+    return client.search_orders(
+        customer_id=args.customer, status=args.status, channel=args.channel, attention=args.attention
+    )
 
 
 def _order_cancel(args: argparse.Namespace, client: OmsClient) -> object:
@@ -349,6 +351,11 @@ def _add_order_commands(sub: SubParsers) -> None:
     listing.add_argument("--customer")
     listing.add_argument("--status")
     listing.add_argument("--channel")
+    listing.add_argument(
+        "--attention",
+        action=argparse.BooleanOptionalAction,
+        help="only orders that need a person (--no-attention: only those that do not)",
+    )
 
     cancel = _api_command(order, "cancel", _order_cancel, "cancel lines, or everything still cancelable")
     cancel.add_argument("order_id")

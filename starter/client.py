@@ -68,9 +68,14 @@ class OmsClient:
         return self._json("GET", _order(order_id))
 
     def search_orders(
-        self, customer_id: str | None = None, status: str | None = None, channel: str | None = None
+        self,
+        customer_id: str | None = None,
+        status: str | None = None,
+        channel: str | None = None,
+        attention: bool | None = None,
     ) -> list[Json]:
-        params = _present({"customer_id": customer_id, "status": status, "channel": channel})
+        needs = None if attention is None else str(attention).lower()
+        params = _present({"customer_id": customer_id, "status": status, "channel": channel, "attention": needs})
         return self._json_list("GET", "/v1/orders", params=params)
 
     def cancel_order(self, order_id: str, reason: str, lines: Sequence[Line] | None = None) -> Json:

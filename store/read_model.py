@@ -112,6 +112,20 @@ class ProjectionError(BaseModel):
     at: datetime
 
 
+class OrderAttention(BaseModel):
+    """The order cannot go on by itself (a step failed for good, a partner stayed silent past its deadline, a
+    refund the gateway refused): why a person must look, and since when. Agents and operators only."""
+
+    reason: str
+    since: datetime
+
+
+def _attention(row: Mapping[Any, Any]) -> OrderAttention | None:
+    if row["attention_reason"] is None:
+        return None
+    return OrderAttention(reason=row["attention_reason"], since=row["attention_since"])
+
+
 class OrderSummary(BaseModel):
     order_id: str
     workflow_id: str
@@ -138,6 +152,8 @@ class OrderSummary(BaseModel):
     placed_at: datetime
     updated_at: datetime
     projection_error: ProjectionError | None = None
+    # null unless the order needs a person; agents and operators only
+    attention: OrderAttention | None = None
 
 
 class OrderListItem(BaseModel):
@@ -148,6 +164,8 @@ class OrderListItem(BaseModel):
     currency: str
     total: Decimal
     placed_at: datetime
+    # null unless the order needs a person; agents and operators only
+    attention: OrderAttention | None = None
 
 
 # The projection's statements, built once: PostgreSQL's INSERT .. ON CONFLICT constructs are never cached by
@@ -158,12 +176,12 @@ _UPSERT_ORDER = text(
     """
     INSERT INTO orders (order_id, workflow_id, status, channel, customer_id, customer, currency, total,
         authorized, captured, refunded, voided, delivery_method, shipping_address, fraud_score, version,
-        placed_at, promised_date, backordered_until)
+        placed_at, promised_date, backordered_until, attention_reason, attention_since)
     VALUES (:order_id, :workflow_id, :status, :channel, :customer_id, CAST(:customer AS jsonb), :currency, :total,
         :authorized, :captured, :refunded, :voided, :delivery_method, CAST(:shipping_address AS jsonb), :fraud_score,
         :version,
         COALESCE(:placed_at, (SELECT o.placed_at FROM orders o WHERE o.order_id = CAST(:order_id AS varchar))),
-        :promised_date, :backordered_until)
+        :promised_date, :backordered_until, :attention_reason, :attention_since)
     ON CONFLICT (order_id) DO UPDATE SET
         workflow_id = excluded.workflow_id, status = excluded.status, channel = excluded.channel,
         customer_id = excluded.customer_id, customer = excluded.customer, currency = excluded.currency,
@@ -171,7 +189,8 @@ _UPSERT_ORDER = text(
         refunded = excluded.refunded, voided = excluded.voided, delivery_method = excluded.delivery_method,
         shipping_address = excluded.shipping_address, fraud_score = excluded.fraud_score,
         version = excluded.version, promised_date = excluded.promised_date,
-        backordered_until = excluded.backordered_until, updated_at = now()
+        backordered_until = excluded.backordered_until, attention_reason = excluded.attention_reason,
+        attention_since = excluded.attention_since, updated_at = now()
     WHERE orders.version <= excluded.version
     RETURNING version
     """
@@ -415,6 +434,8 @@ def _order_row(batch: ProjectionBatch, placed: PlaceOrder) -> dict[str, Any]:
         "placed_at": next((i.event.at for i in batch.events if isinstance(i.event, ev.OrderPlaced)), None),
         "promised_date": max((d for d in promises if d is not None), default=None),
         "backordered_until": order.backordered_until,
+        "attention_reason": None if order.attention is None else order.attention.reason,
+        "attention_since": None if order.attention is None else order.attention.since,
     }
 
 
@@ -584,11 +605,18 @@ class OrderQueries:
                 projection_error=None
                 if row["projection_error"] is None
                 else ProjectionError(reason=row["projection_error"], at=row["projection_error_at"]),
+                attention=_attention(row),
             )
 
     def search(
-        self, customer_id: str | None = None, status: str | None = None, channel: str | None = None, limit: int = 100
+        self,
+        customer_id: str | None = None,
+        status: str | None = None,
+        channel: str | None = None,
+        limit: int = 100,
+        attention: bool | None = None,
     ) -> list[OrderListItem]:
+        """Orders newest first. `attention`: True for those that need a person, False for those that do not."""
         conditions = []
         if customer_id:
             conditions.append(orders.c.customer_id == customer_id)
@@ -596,10 +624,13 @@ class OrderQueries:
             conditions.append(orders.c.status == status)
         if channel:
             conditions.append(orders.c.channel == channel)
+        if attention is not None:
+            needing = orders.c.attention_reason.is_not(None)
+            conditions.append(needing if attention else ~needing)
         stmt = select(orders).where(and_(True, *conditions)).order_by(orders.c.placed_at.desc()).limit(limit)
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
-        return [OrderListItem.model_validate(_money(r, r["currency"])) for r in rows]
+        return [OrderListItem.model_validate({**_money(r, r["currency"]), "attention": _attention(r)}) for r in rows]
 
     def backordered_orders_needing(self, sku: str) -> list[str]:
         """Orders waiting for stock of `sku`, oldest first: backordered (or partially shipped with the rest

@@ -177,6 +177,16 @@ orders = Table(
     # a row of the order the projection could not write (a value its column cannot hold): why, and when
     Column("projection_error", Text),
     Column("projection_error_at", DateTime(timezone=True)),
+    # the order needs a person (a step failed for good, a partner silent past its deadline): why, and since when
+    Column("attention_reason", Text),
+    Column("attention_since", DateTime(timezone=True)),
+)
+
+# The orders that need a person, newest first, as `GET /v1/orders?attention=true` lists them: few among many.
+Index(
+    "ix_orders_needing_attention",
+    orders.c.placed_at,
+    postgresql_where=orders.c.attention_reason.is_not(None),
 )
 
 order_lines = Table(

@@ -305,36 +305,62 @@ def order_payments(order_id: str, svc: Svc, who: Principal = require("agent", "o
         raise HTTPException(503, f"the payment ledger cannot be read now: {err}") from err
 
 
+# What the shop's own people see of an order and its customer does not: the fraud screen, why a person must look,
+# what the read model missed. The timeline's entries that say the same are left out with them.
+_STAFF_ONLY_FIELDS = {"fraud_score": None, "attention": None, "projection_error": None}
+_STAFF_ONLY_EVENTS = frozenset({"FraudScreened", "OrderHeld", "AttentionNeeded", "AttentionCleared", "StepFailed"})
+
+
+def _sees_staff_fields(who: Principal) -> bool:
+    return who.role not in ("customer", "storefront")
+
+
 def summary_or_404(svc: Services, who: Principal, order_id: str) -> OrderSummary:
+    """The order's summary as `who` may see it: 404 for a customer's order another customer asks about; customers
+    and storefronts without the fraud score, the attention and the projection error."""
     summary = svc.queries.get(order_id)
     if summary is None or not who.may_see_customer(str(summary.customer.get("id"))):
         raise HTTPException(404, f"no order {order_id}")
-    return summary
+    if _sees_staff_fields(who):
+        return summary
+    timeline = [entry for entry in summary.timeline if entry.type not in _STAFF_ONLY_EVENTS]
+    return summary.model_copy(update={**_STAFF_ONLY_FIELDS, "timeline": timeline})
 
 
 @router.get("/{order_id}")
 def get_order(
     order_id: str, svc: Svc, who: Principal = require("storefront", "agent", "operator", "customer")
 ) -> OrderSummary:
-    """The order summary. `projection_error`, for agents and operators: part of the order this summary could not
-    record (the order itself went on); the order's history in Temporal has all of it."""
-    summary = summary_or_404(svc, who, order_id)
-    if who.role in ("customer", "storefront") and summary.projection_error is not None:
-        summary = summary.model_copy(update={"projection_error": None})
-    return summary
+    """The order summary. For agents and operators only: `fraud_score`; `attention`, why a person must look at
+    the order and since when (null when nobody needs to); `projection_error`, part of the order this summary could
+    not record (the order itself went on; the order's history in Temporal has all of it)."""
+    return summary_or_404(svc, who, order_id)
 
 
-@router.get("")
+@router.get("", responses={403: {"description": "a customer asked for another customer's orders, or by attention"}})
 def search_orders(
     svc: Svc,
     customer_id: str | None = None,
     status: str | None = None,
     channel: str | None = None,
+    attention: Annotated[
+        bool | None,
+        Query(description="true: only orders that need a person (agents and operators); false: only those that do not"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     who: Principal = require("agent", "operator", "customer"),
 ) -> list[OrderListItem]:
+    """Orders, newest first. Each carries `attention` (why a person must look, and since when) for agents and
+    operators; null for customers, who see their own orders only."""
     if who.role == "customer":
         if customer_id not in (None, who.customer_id):
             raise HTTPException(403, "a customer sees their own orders only")
+        if attention is not None:
+            raise HTTPException(403, "orders that need attention are for agents and operators")
         customer_id = who.customer_id
-    return svc.queries.search(customer_id=customer_id, status=status, channel=channel, limit=limit)
+    found = svc.queries.search(
+        customer_id=customer_id, status=status, channel=channel, limit=limit, attention=attention
+    )
+    if _sees_staff_fields(who):
+        return found
+    return [item.model_copy(update={"attention": None}) for item in found]
