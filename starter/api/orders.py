@@ -1,5 +1,8 @@
 """Checkout, order reads, and the agent and customer actions on an order (cancel, return, appeasement)."""
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self, TypeVar
 
@@ -7,7 +10,7 @@ import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, Field, model_validator
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import RPCTimeoutOrCancelledError, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -109,9 +112,10 @@ async def place_order(order: PlaceOrder, svc: Svc, who: Principal = require("sto
         ),
     )
     try:
-        result = await svc.client.execute_update_with_start_workflow(
-            CHECKOUT_UPDATE, start_workflow_operation=start, result_type=CheckoutResult
-        )
+        async with _update_deadline(svc, order.order_id, "checkout"):
+            result = await svc.client.execute_update_with_start_workflow(
+                CHECKOUT_UPDATE, start_workflow_operation=start, result_type=CheckoutResult
+            )
     except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError) as err:
         # The order's workflow has closed (declined, unavailable or completed): its read model answers.
         existing = svc.queries.get(order.order_id)
@@ -163,11 +167,28 @@ async def order_update(
     return await _run_update(svc, order_id, name, request, result_type)
 
 
+@asynccontextmanager
+async def _update_deadline(svc: Services, order_id: str, action: str) -> AsyncIterator[None]:
+    """No request waits longer than OMS_UPDATE_TIMEOUT for an order's workflow: past it, 504 naming the order.
+    The action is then done once or not at all (the same request again gets the same answer)."""
+    timeout = svc.settings.update_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except (TimeoutError, RPCTimeoutOrCancelledError) as err:
+        raise HTTPException(
+            504,
+            f"order {order_id} did not answer the {action} within {timeout:g}s; it is done once or not at all: "
+            f"GET /v1/orders/{order_id} shows where the order is",
+        ) from err
+
+
 async def _run_update(svc: Services, order_id: str, name: str, request: BaseModel, result_type: type[T]) -> T:
     """The update itself, for callers that have checked the order already."""
     handle = svc.client.get_workflow_handle(workflow_id_for(order_id))
     try:
-        result: T = await handle.execute_update(name, request, result_type=result_type)
+        async with _update_deadline(svc, order_id, name.replace("_", " ")):
+            result: T = await handle.execute_update(name, request, result_type=result_type)
         return result
     except WorkflowUpdateFailedError as err:
         reason = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause)

@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from starter.api import orders, webhooks
 from starter.api.auth import parse_tokens
+from starter.settings import Settings
 from store.read_model import OrderSummary, PaymentTotals
 from workflows.messages import (
     APPEASEMENT_UPDATE,
@@ -112,6 +113,7 @@ class FakeServices:
     client: FakeWorkflows
     queries: FakeQueries
     engine: Any = None  # the payments read needs a database: tests/db/test_payments_query.py covers it
+    settings: Settings = field(default_factory=Settings)
 
 
 @pytest.fixture
