@@ -19,6 +19,8 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import Engine, func, select, text, update
 
+from activities.contracts import NON_RETRYABLE_ERRORS, RestockRequest
+from activities.returns import ReturnActivities
 from domain.models import SkuQuantity
 from store.inventory import AdjustedLevel, InventoryRepository, StockWouldGoNegative, UnknownLocation, stock_level
 from store.seed import DEMO_LOCATIONS, DEMO_STOCK, seed_demo
@@ -633,3 +635,18 @@ def test_committed_units_count_reservations_less_releases_since_the_day_began(en
     # then the location has taken on 4 units today, and nothing counts from before the day began
     assert repo.committed_since(day_start)[loc] == 4
     assert repo.committed_since(datetime.now(UTC) + timedelta(seconds=5)).get(loc, 0) == 0
+
+
+def test_a_restock_at_a_store_that_does_not_exist_is_refused_with_an_error_no_retry_mends(
+    repo: InventoryRepository,
+) -> None:
+    # given an in-store return dropped off at a location the network does not have
+    restock = ReturnActivities(repo).restock
+    request = RestockRequest(
+        return_id="W-1-R1", location_id="STORE-NOWHERE", lines=[SkuQuantity(sku=sku(), quantity=1)]
+    )
+    # when its restock step runs
+    with pytest.raises(UnknownLocation) as refused:
+        restock(request)
+    # then it fails with an error the order's steps never retry (it puts the order in attention instead)
+    assert type(refused.value).__name__ in NON_RETRYABLE_ERRORS

@@ -6,7 +6,9 @@ from datetime import timedelta
 
 from activities import contracts as act
 from domain import events as ev
+from store.inventory import UnknownLocation
 from tests.workflows.conftest import (
+    LEGO,
     LEGO_PRICE,
     Harness,
     deliver,
@@ -19,6 +21,7 @@ from tests.workflows.conftest import (
     wait_until,
 )
 from tests.workflows.test_compensation import retry
+from tests.workflows.test_service_actions import delivered_and_captured, receive, request_return, units
 from workflows.messages import WAREHOUSE_SIGNAL, WarehouseEvent
 from workflows.order import OrderWorkflow
 
@@ -132,3 +135,20 @@ async def test_an_operator_retry_after_a_data_error_is_fixed_runs_the_step_once(
     assert result.attention is None
     order = await wait_until(handle, lambda o: o.payment.captured == LEGO_PRICE, "captured")
     assert order.attention is None and len(harness.partners.captures) == 1
+
+
+async def test_a_restock_at_an_unknown_store_is_not_retried_without_end(harness: Harness) -> None:
+    # given a delivered order returned in store at a location the inventory does not know
+    handle, answer = await start(harness, lines=lines(lego=1))
+    await delivered_and_captured(handle, *answer.fulfillment_order_ids)
+    returned = await request_return(handle, *units(lego=1), store="STORE-NOWHERE")
+    harness.partners.broken["restock"] = UnknownLocation("STORE-NOWHERE")
+    # when the unit arrives there
+    await receive(handle, returned.return_id, (LEGO, 1, "resellable"))
+    # then the restock ran once, the customer is refunded all the same, and the order needs a person
+    order = await wait_until(handle, lambda o: o.attention is not None, "attention")
+    assert order.attention is not None and "STORE-NOWHERE" in order.attention.reason
+    assert harness.partners.names().count("restock") == 1
+    assert (await wait_until(handle, lambda o: o.payment.refunded == LEGO_PRICE, "refunded")).returns[0].status == (
+        "refunded"
+    )
