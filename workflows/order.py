@@ -523,7 +523,8 @@ class OrderWorkflow(ReturnsAndExchanges):
     async def _fulfil(self) -> None:
         while not self._fulfilled():
             await self._continue_as_new_if_long("fulfilment")
-            # on timeout a backorder limit, a pickup or a partner's deadline has come: _work handles it
+            self._arm_partner_alarm()
+            # on timeout a backorder limit or a pickup deadline has come (a partner's rings its alarm): _work acts
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: (
@@ -531,6 +532,7 @@ class OrderWorkflow(ReturnsAndExchanges):
                         or bool(self._unprojected)
                         or bool(self._received_returns())
                         or self._history_long()
+                        or self._alarm_rang
                     ),
                     timeout=self._next_deadline(),
                     timeout_summary="backorder limit or pickup deadline",
@@ -571,9 +573,6 @@ class OrderWorkflow(ReturnsAndExchanges):
         ]
         if self._order.backordered_until is not None:
             deadlines.append(self._order.backordered_until)
-        partner = self._next_partner_deadline()
-        if partner is not None:
-            deadlines.append(partner)
         if not deadlines:
             return None
         return max(min(deadlines) - workflow.now(), timedelta(seconds=1))
@@ -748,6 +747,7 @@ class OrderWorkflow(ReturnsAndExchanges):
                 return
             if self._reliable:
                 await self._continue_as_new_if_long(phase)
+                self._arm_partner_alarm()
                 await self._serve_until(min(left, self._next_deadline() or left), done)
                 continue
             try:
@@ -776,6 +776,7 @@ class OrderWorkflow(ReturnsAndExchanges):
                     or bool(self._unprojected)
                     or done()
                     or self._history_long()
+                    or self._alarm_rang
                 ),
                 timeout=wait,
                 timeout_summary="return window or a partner's deadline",

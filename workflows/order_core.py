@@ -87,6 +87,9 @@ class OrderCore:
         self._retries_asked = 0
         self._retries_answered = 0
         self._deadlines: dict[str, PartnerDeadline] = {}
+        self._alarm: asyncio.Task[None] | None = None
+        self._alarm_at: datetime | None = None
+        self._alarm_rang = False
         self._projected_attention = False
 
     async def _run_compensations(self, compensations: list[tuple[str, Any, type[Any], str]]) -> None:
@@ -355,6 +358,29 @@ class OrderCore:
         if self._order.held:
             return None
         return min((d.due for d in self._deadlines.values() if not d.flagged), default=None)
+
+    def _arm_partner_alarm(self) -> None:
+        """One timer wakes the order at its earliest partner deadline. It is kept while it rings early enough
+        (on ringing early, the loop finds nothing due and sets it again), and dropped once nothing is awaited:
+        a timer per wait of the loop would cost the history two events each time the order wakes."""
+        self._alarm_rang = False
+        due = self._next_partner_deadline()
+        if due is None:
+            if self._alarm is not None:
+                self._alarm.cancel()
+                self._alarm, self._alarm_at = None, None
+            return
+        if self._alarm is not None and self._alarm_at is not None and self._alarm_at <= due:
+            return
+        if self._alarm is not None:
+            self._alarm.cancel()
+        self._alarm_at = due
+        self._alarm = asyncio.create_task(self._ring_at(due))
+
+    async def _ring_at(self, due: datetime) -> None:
+        await workflow.sleep(max(due - workflow.now(), timedelta(seconds=1)), summary="a partner's deadline")
+        # the loop wakes: a due deadline is work for it, or it sets the alarm again for the next one
+        self._alarm, self._alarm_at, self._alarm_rang = None, None, True
 
     async def _chase_partners(self) -> None:
         """Past its deadline a partner is asked again (a lost webhook comes again); silent once more, the order
