@@ -35,8 +35,17 @@ def workflow_id_for(order_id: str) -> str:
     return f"order-{order_id}"
 
 
+# The order process a new order runs. 1: orders started before steps needed a person instead of retrying or
+# compensating, and before partner deadlines; they keep running that way. 2: attention, bounded steps,
+# partner deadlines, authorization renewal and continue-as-new. Carried in the input, so choosing costs the
+# history nothing; changes within a version go behind workflow.patched().
+ORDER_PROCESS_VERSION = 2
+
+
 class OrderInput(BaseModel):
     order: PlaceOrder
+    # absent in the inputs of orders started before versions were numbered: they are version 1
+    process_version: int = Field(default=1, ge=1, le=ORDER_PROCESS_VERSION)
     return_window_seconds: float = Field(gt=0)
     # the channel's policy for units nothing can fill: wait this long for stock, or None to cancel them at once
     backorder_seconds: float | None = None

@@ -60,8 +60,8 @@ with workflow.unsafe.imports_passed_through():
         WarehouseEvent,
     )
     from workflows.order_core import (
+        AMEND_PATCH,
         AUTHORIZATION_RENEWAL_MARGIN,
-        RELIABILITY_PATCH,
         application_error,
         failure_reason,
         holdings,
@@ -146,13 +146,14 @@ class OrderWorkflow(ReturnsAndExchanges):
             step = f"cancel:{self._cancels}"
             refused: list[SkuQuantity] = []
             too_late: str | None = None
-            if self._reliable:
+            agreed = workflow.patched(AMEND_PATCH)
+            if agreed:
                 lines, refused, too_late = await self._take_back_at_locations(lines, step)
                 if not lines:
                     raise ApplicationError(too_late or "nothing to cancel", type="CancelRefused", non_retryable=True)
             before = holdings(self._order)
             self._record(ev.ItemsCanceled(at=workflow.now(), actor=request.actor, lines=lines, reason=request.reason))
-            await self._release_canceled(before, step, stopped_already=self._reliable)
+            await self._release_canceled(before, step, stopped_already=agreed)
         await self._flush()
         return CancelResult(
             order_id=self._order.order_id, status=self._order.status, canceled=lines, refused=refused, refusal=too_late
@@ -174,24 +175,29 @@ class OrderWorkflow(ReturnsAndExchanges):
             freed = [SkuQuantity(sku=sku, quantity=n - kept[sku]) for sku, n in sorted(held.items()) if n > kept[sku]]
             if not freed:
                 continue
-            if fo_id not in after:
-                summary = f"stop {fo_id} at {location_id}"
-                done = await self._must(act.CANCEL_FULFILLMENT, fo_id, bool, summary)
-            else:
-                amend = act.AmendRequest(
-                    fulfillment_order_id=fo_id, remove=freed, key=self._key(f"{step}:amend", fo_id)
+            try:
+                if fo_id not in after:
+                    summary = f"stop {fo_id} at {location_id}"
+                    done = await self._step(act.CANCEL_FULFILLMENT, fo_id, bool, summary)
+                else:
+                    key = self._key(f"{step}:amend", fo_id)
+                    amend = act.AmendRequest(fulfillment_order_id=fo_id, remove=freed, key=key)
+                    summary = f"take {sum(q.quantity for q in freed)} unit(s) off {fo_id} at {location_id}"
+                    done = await self._step(act.AMEND_FULFILLMENT, amend, bool, summary)
+                why = (
+                    f"too late at {location_id}: it has already picked or shipped {fo_id} (use a return once delivered)"
                 )
-                summary = f"take {sum(q.quantity for q in freed)} unit(s) off {fo_id} at {location_id}"
-                done = await self._must(act.AMEND_FULFILLMENT, amend, bool, summary)
+            except (ActivityError, ApplicationError) as err:  # the customer may try again; nothing is half-done
+                done, why = False, f"{location_id} could not be asked to take back {fo_id} now: {failure_reason(err)}"
             if not done:
                 refused.update({q.sku: q.quantity for q in freed})
-                reasons.append(f"{location_id} has already picked or shipped {fo_id}")
+                reasons.append(why)
         if not refused:
             return lines, [], None
         left = Counter({q.sku: q.quantity for q in lines})
         left.subtract(refused)
         cancelable = [SkuQuantity(sku=sku, quantity=n) for sku, n in sorted(left.items()) if n > 0]
-        why = "too late to cancel: " + "; ".join(reasons) + " (use a return once delivered)"
+        why = "; ".join(reasons)
         taken = [SkuQuantity(sku=sku, quantity=n) for sku, n in sorted(refused.items())]
         return cancelable, taken, why
 
@@ -307,7 +313,7 @@ class OrderWorkflow(ReturnsAndExchanges):
             self._resume(input.resume)
             await self._carry_on(input.resume.phase)
             return await self._end()
-        self._reliable = workflow.patched(RELIABILITY_PATCH)
+        self._reliable = input.process_version >= 2
         placed = input.order
         self._record(ev.OrderPlaced(at=workflow.now(), actor=f"customer:{placed.customer.id}", order=placed))
         fraud = screen(placed)

@@ -37,9 +37,9 @@ STEP_RETRY = RetryPolicy(
     maximum_attempts=10,
     non_retryable_error_types=act.NON_RETRYABLE_ERRORS,
 )
-# Orders started before steps put the order in attention, deadlines chased partners and cancels amended
-# fulfillment orders replay the way they ran; every order started since takes this path.
-RELIABILITY_PATCH = "attention-deadlines-amend"
+# A cancel agrees with the locations before it is recorded (amend, stop, "too late"). Orders of every process
+# version cancel this way from this release on; a cancel already in a history replays the way it ran.
+AMEND_PATCH = "amend-before-cancel"
 # An authorization this close to lapsing is renewed before a capture is made on it.
 AUTHORIZATION_RENEWAL_MARGIN = timedelta(days=1)
 # How often a run whose read model is behind (the database down past a step's retries) projects again.

@@ -20,7 +20,16 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.models import MAX_AMOUNT, MAX_LINES, PlaceOrder, Quantity, RequestedLines, Sku, one_line_per_sku
+from domain.models import (
+    MAX_AMOUNT,
+    MAX_LINES,
+    PlaceOrder,
+    Quantity,
+    RequestedLines,
+    Sku,
+    SkuQuantity,
+    one_line_per_sku,
+)
 from domain.money import quantize
 from integrations.payments import GatewayUnavailable
 from starter.api.auth import Principal, require
@@ -33,6 +42,7 @@ from workflows.messages import (
     CANCEL_UPDATE,
     CHECKOUT_UPDATE,
     EXCHANGE_UPDATE,
+    ORDER_PROCESS_VERSION,
     ORDER_WORKFLOW,
     RETURN_UPDATE,
     AppeasementRequest,
@@ -85,6 +95,7 @@ async def place_order(order: PlaceOrder, svc: Svc, who: Principal = require("sto
         ORDER_WORKFLOW,
         OrderInput(
             order=order,
+            process_version=ORDER_PROCESS_VERSION,
             return_window_seconds=svc.settings.return_window_delta.total_seconds(),
             backorder_seconds=svc.settings.backorder_seconds(order.channel),
             pickup_hold_seconds=svc.settings.pickup_hold_seconds,
@@ -148,14 +159,26 @@ class CancelBody(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-@router.post("/{order_id}/cancel", responses={409: {"description": "refused, with the reason"}})
+class CancelAnswer(OrderSummary):
+    """The order after the cancel, and the units a location was too late for (picked or shipped), if any."""
+
+    refused: list[SkuQuantity] = []
+    refusal: str | None = None
+
+
+@router.post(
+    "/{order_id}/cancel",
+    responses={409: {"description": "refused, with the reason (too late at a location: use a return)"}},
+)
 async def cancel_order(
     order_id: str, body: CancelBody, svc: Svc, who: Principal = require("agent", "customer", "storefront")
-) -> OrderSummary:
-    """Cancel lines (or everything still cancelable) before they ship; after shipment, use a return."""
+) -> CancelAnswer:
+    """Cancel lines (or everything still cancelable) before they ship; after shipment, use a return. The
+    locations are asked first: units one is too late for are not canceled, and `refused` says which."""
     request = CancelRequest(lines=body.lines, reason=body.reason, actor=who.actor)
-    await order_update(svc, who, order_id, CANCEL_UPDATE, request, CancelResult)
-    return summary_or_404(svc, who, order_id)
+    result = await order_update(svc, who, order_id, CANCEL_UPDATE, request, CancelResult)
+    summary = summary_or_404(svc, who, order_id)
+    return CancelAnswer(**dict(summary), refused=result.refused, refusal=result.refusal)
 
 
 async def order_update(

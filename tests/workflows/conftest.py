@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import os
 import shutil
 import sys
 import uuid
@@ -37,6 +36,7 @@ from worker import sandbox_runner
 from workflows.messages import (
     CARRIER_SIGNAL,
     CHECKOUT_UPDATE,
+    ORDER_PROCESS_VERSION,
     WAREHOUSE_SIGNAL,
     CarrierEvent,
     CheckoutResult,
@@ -50,7 +50,6 @@ from workflows.search_attributes import REGISTRY
 
 T = TypeVar("T")
 THIRTY_DAYS = timedelta(days=30).total_seconds()
-HISTORIES = Path(__file__).parent / "histories"
 _TYPES = {"Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE}
 # where the fakes' locations are and what they can do: the demo network, a Nagoya DC and the Ginza store tests use
 LOCATIONS: dict[str, Candidate] = {
@@ -498,6 +497,7 @@ async def start_only(
     order = place_order(**overrides)
     given = OrderInput(
         order=order,
+        process_version=ORDER_PROCESS_VERSION,
         return_window_seconds=return_window_seconds,
         backorder_seconds=backorder_seconds,
         pickup_hold_seconds=pickup_hold_seconds,
@@ -580,10 +580,3 @@ def update_names_in(history_events: list[Any]) -> list[str]:
         for e in history_events
         if e.HasField("workflow_execution_update_accepted_event_attributes")
     ]
-
-
-async def save_history(handle: Handle, name: str) -> None:
-    """With OMS_RECORD_HISTORIES set, keep this run's history for the replay tests."""
-    if os.environ.get("OMS_RECORD_HISTORIES"):
-        HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())

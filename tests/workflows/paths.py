@@ -34,6 +34,7 @@ from workflows.messages import (
     CANCEL_UPDATE,
     CHECKOUT_UPDATE,
     EXCHANGE_UPDATE,
+    ORDER_PROCESS_VERSION,
     RESHIP_UPDATE,
     RETRY_UPDATE,
     RETURN_SIGNAL,
@@ -125,6 +126,7 @@ class Run:
         order = place_order(self.order_id, **overrides)
         given = OrderInput(
             order=order,
+            process_version=ORDER_PROCESS_VERSION,
             return_window_seconds=WINDOW,
             backorder_seconds=backorder_seconds,
             pickup_hold_seconds=pickup_hold_seconds,

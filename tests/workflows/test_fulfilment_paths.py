@@ -21,7 +21,6 @@ from tests.workflows.conftest import (
     lines,
     recorded,
     recorded_types,
-    save_history,
     ship,
     ship_and_deliver,
     start,
@@ -99,7 +98,6 @@ async def test_a_split_order_ships_and_captures_each_fulfillment_order_on_its_ow
     assert final.payment.captured == final.payment.authorized == 2 * LEGO_PRICE + TEA_PRICE
     assert [fo.captured for fo in final.fulfillment_orders] == [2 * LEGO_PRICE, TEA_PRICE]
     assert statuses(harness) == ["accepted", "partially_shipped", "shipped", "delivered", "completed"]
-    await save_history(handle, "split")
 
 
 # -- reroute -------------------------------------------------------------------------------------
@@ -139,7 +137,6 @@ async def test_a_rejected_fulfillment_order_is_released_and_rerouted_to_another_
     assert [(s.location_id, s.capture.amount) for s in settled] == [("DC-OSAKA", LEGO_PRICE)]
     assert "void" not in harness.partners.names()
     assert final_order(harness).line(LEGO).delivered == 1
-    await save_history(handle, "reroute")
 
 
 async def test_a_location_that_rejected_is_never_used_again_and_without_backorders_the_units_are_canceled(
@@ -376,7 +373,6 @@ async def test_a_pickup_order_is_captured_when_the_customer_collects_it(harness:
     assert "ShipmentShipped" not in types and "ShipmentDelivered" not in types
     line = final_order(harness).line(LEGO)
     assert (line.shipped, line.delivered) == (1, 1)
-    await save_history(handle, "pickup")
 
 
 async def test_a_pickup_reported_without_a_ready_event_still_counts(harness: Harness) -> None:

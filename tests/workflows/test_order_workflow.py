@@ -11,7 +11,6 @@ from domain.models import SkuQuantity
 from tests.workflows.conftest import (
     Harness,
     recorded,
-    save_history,
     ship,
     ship_and_deliver,
     start,
@@ -67,8 +66,6 @@ async def test_happy_path_runs_from_checkout_through_the_return_window(harness: 
     described = await handle.describe()
     assert described.typed_search_attributes.get(ORDER_STATUS) == "completed"
 
-    await save_history(handle, "happy_path")
-
 
 async def test_declined_payment_ends_the_order_with_nothing_reserved(harness: Harness) -> None:
     # given a card the gateway declines
@@ -79,7 +76,6 @@ async def test_declined_payment_ends_the_order_with_nothing_reserved(harness: Ha
 
     # then it ends declined with the gateway's reason recorded, and nothing was reserved
     assert (await handle.result()).status == "payment_declined"
-    await save_history(handle, "payment_declined")
     declined = recorded(harness, "PaymentDeclined")
     assert len(declined) == 1 and isinstance(declined[0], ev.PaymentDeclined)
     assert declined[0].reason == "card declined"
@@ -95,7 +91,6 @@ async def test_missing_stock_voids_the_authorization(harness: Harness) -> None:
 
     # then the order is unavailable and the authorization was voided with a derived key
     assert (await handle.result()).status == "unavailable"
-    await save_history(handle, "unavailable")
     unavailable = recorded(harness, "OrderUnavailable")
     assert len(unavailable) == 1 and isinstance(unavailable[0], ev.OrderUnavailable)
     assert "LEGO-76419" in unavailable[0].reason
@@ -179,7 +174,6 @@ async def test_a_full_cancel_before_shipment_releases_voids_and_closes_the_order
     assert releases[0].lines == [SkuQuantity(sku="LEGO-76419", quantity=1)]
     assert harness.partners.names().count("void") == 1
     assert (await handle.result()).status == "canceled"
-    await save_history(handle, "canceled")
     canceled = recorded(harness, "ItemsCanceled")
     assert len(canceled) == 1 and isinstance(canceled[0], ev.ItemsCanceled)
     assert canceled[0].actor == "agent" and canceled[0].reason == "customer changed mind"
@@ -202,7 +196,6 @@ async def test_a_partial_cancel_captures_only_what_ships_and_voids_the_rest(harn
 
     # then only the remaining units were captured, and the unused authorization was voided afterwards
     assert outcome.status == "completed"
-    await save_history(handle, "partially_canceled")
     settled = [call for name, call in harness.partners.calls if isinstance(call, act.SettleRequest)]
     assert [s.capture.amount for s in settled] == [Decimal(24980 + 2400)]
     assert harness.partners.names().index("void") > harness.partners.names().index("settle")

@@ -22,7 +22,6 @@ from tests.workflows.conftest import (
     lines,
     recorded,
     recorded_types,
-    save_history,
     ship,
     ship_and_deliver,
     start,
@@ -131,7 +130,6 @@ async def test_a_return_is_restocked_and_refunded_once_however_often_it_is_repor
     assert (final.line(LEGO).returned, final.line(TEA).returned) == (2, 0)
     assert final.payment.refunded == 2 * LEGO_PRICE and final.returns[0].status == "refunded"
     assert final.status == "completed"  # returns do not change the status
-    await save_history(handle, "returned")
 
 
 async def test_returns_before_delivery_or_above_what_was_delivered_are_refused_and_not_recorded(
