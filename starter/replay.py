@@ -2,6 +2,7 @@
 
 from temporalio.worker import Replayer
 
+from starter.reset import temporal_address
 from starter.settings import Settings
 from starter.temporal import connect
 from workflows.messages import workflow_id_for
@@ -12,7 +13,8 @@ async def replay_order(settings: Settings, order_id: str) -> str | None:
     from worker import sandbox_runner
     from workflows.order import OrderWorkflow
 
-    client = await connect(settings.temporal_target, settings.temporal_namespace)
+    # the server of OMS_TEMPORAL_ADDRESS, or the local stack's (`oms up` on other ports writes it to stack.json)
+    client = await connect(temporal_address(settings), settings.temporal_namespace)
     history = await client.get_workflow_handle(workflow_id_for(order_id)).fetch_history()
     replayer = Replayer(
         workflows=[OrderWorkflow], data_converter=client.data_converter, workflow_runner=sandbox_runner()
