@@ -220,6 +220,8 @@ class ExchangeLine(BaseModel):
     sku: str
     quantity: int = Field(gt=0)
     unit_price: Decimal = Field(ge=0)
+    # why an agent set this price rather than the order's or the catalog's; absent from older events
+    price_reason: str | None = None
 
 
 class ExchangeRequested(Event):
@@ -386,7 +388,11 @@ def describe(event: OrderEvent) -> str:
         case AddressChanged(address=a, reason=r, actor=who):
             return f"Ship-to changed to {a.line1}, {a.city} by {who}: {r}"
         case ExchangeRequested(exchange_id=x, return_id=r, lines=lines, difference=d, reason=why, actor=who):
-            what = ", ".join(f"{q.quantity} x {q.sku}" for q in lines)
+            what = ", ".join(
+                f"{q.quantity} x {q.sku}"
+                + (f" at {q.unit_price} (price set: {q.price_reason})" if q.price_reason else "")
+                for q in lines
+            )
             money = f"charge {d} on shipment" if d > 0 else (f"refund {-d} on receipt" if d < 0 else "even")
             return f"Exchange {x} by {who}: return {r} for {what} ({money}): {why}"
         case RefundFailed(return_id=r, amount=a, reason=why):

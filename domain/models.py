@@ -5,7 +5,7 @@ from typing import Annotated, Literal, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from domain.money import quantize
+from domain.money import CURRENCIES, known_currency, quantize
 
 Channel = Literal["web", "app", "store", "b2b", "agent"]
 DeliveryMethod = Literal["standard", "next_day", "same_day", "weekend", "pickup"]
@@ -85,7 +85,9 @@ class PlaceOrder(Strict):
     order_id: str = Field(pattern=ORDER_ID_PATTERN)
     channel: Channel
     customer: Customer
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: Annotated[
+        str, Field(pattern=r"^[A-Z]{3}$", json_schema_extra={"enum": CURRENCIES}), AfterValidator(known_currency)
+    ]
     lines: list[LineRequest] = Field(min_length=1, max_length=MAX_LINES)
     shipping_address: Address
     delivery_method: DeliveryMethod = "standard"
@@ -141,5 +143,13 @@ def requested_units(lines: list[U]) -> list[U]:
 
 # The lines of a service request, as the API and the workflow's messages both take them.
 RequestedLines = Annotated[
-    list[SkuQuantity], Field(min_length=1, max_length=MAX_LINES), AfterValidator(requested_units)
+    list[SkuQuantity],
+    Field(
+        min_length=1,
+        max_length=MAX_LINES,
+        json_schema_extra=lambda s: s.update(
+            items={"allOf": [s["items"], {"properties": {"quantity": {"maximum": MAX_QUANTITY}}}]}
+        ),
+    ),
+    AfterValidator(requested_units),
 ]

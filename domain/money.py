@@ -2,12 +2,34 @@
 
 from decimal import ROUND_HALF_UP, Decimal
 
-# Currencies whose minor unit is not the usual two digits.
-_MINOR_UNITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "JOD": 3}
+from iso4217 import Currency
+
+
+def is_currency(code: str) -> bool:
+    """An ISO-4217 currency money can be kept in: not a fund, a metal or a testing code (they have no minor unit)."""
+    try:
+        return Currency(code).exponent is not None
+    except ValueError:
+        return False
+
+
+# Every code is_currency takes, for the API's schema.
+CURRENCIES = sorted({c.code for c in Currency if c.exponent is not None})
 
 
 def minor_units(currency: str) -> int:
-    return _MINOR_UNITS.get(currency, 2)
+    """The currency's minor unit as ISO 4217 has it: JPY 0, USD 2, KWD 3."""
+    exponent = Currency(currency).exponent
+    if exponent is None:
+        raise ValueError(f"{currency} is not a currency money is kept in")
+    return int(exponent)
+
+
+def known_currency(code: str) -> str:
+    """For validators: the code when it is an ISO-4217 currency, else a clear error."""
+    if not is_currency(code):
+        raise ValueError(f"{code!r} is not an ISO-4217 currency")
+    return code
 
 
 def quantize(amount: Decimal, currency: str) -> Decimal:

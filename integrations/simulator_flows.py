@@ -4,6 +4,8 @@ Pure functions: the simulator's store keeps the flow on the fulfillment order's 
 simulator goes on with the steps it was given when the order arrived.
 """
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -37,6 +39,15 @@ HANDED_OVER = frozenset[Stage]({"shipped", "picked_up", *CARRIER_EVENTS})
 PICKED = frozenset[Stage]({"picked", "packed", "ready_for_pickup", *HANDED_OVER})
 # The webhooks that say what left (or is waiting for the customer) carry the lines the location holds.
 _WITH_LINES = frozenset[Stage]({"shipped", "ready_for_pickup", "picked_up"})
+
+
+SIGNATURE_HEADER = "X-OMS-Signature"
+
+
+def sign_webhook(secret: str, content: bytes, at: int) -> str:
+    """The partner's X-OMS-Signature of the exact bytes posted at unix second ``at`` (docs: ../shared/API.md, Auth)."""
+    mac = hmac.new(secret.encode(), f"{at}.".encode() + content, hashlib.sha256).hexdigest()
+    return f"t={at},v1={mac}"
 
 
 def parse_locations(text: str) -> frozenset[str]:

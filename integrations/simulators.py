@@ -21,7 +21,9 @@ tracking (which resends the latest carrier webhook).
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
@@ -33,7 +35,7 @@ from sqlalchemy import Engine
 
 from domain.models import SkuQuantity
 from integrations.simulator_faults import FaultPlan
-from integrations.simulator_flows import Stage, flow_of, parse_locations
+from integrations.simulator_flows import CARRIER_PATH, SIGNATURE_HEADER, Stage, flow_of, parse_locations, sign_webhook
 from integrations.simulator_store import Outcome, SimulatorStore, Webhook
 from integrations.warehouse import FulfillmentRequest
 
@@ -86,9 +88,19 @@ class ParcelAnswer(BaseModel):
 class _Sender:
     """Claims due webhooks, posts each once, and records the answer; the store schedules what follows."""
 
-    def __init__(self, store: SimulatorStore, client: httpx.AsyncClient, url: str, token: str, poll_s: float) -> None:
+    def __init__(
+        self,
+        store: SimulatorStore,
+        client: httpx.AsyncClient,
+        url: str,
+        token: str,
+        poll_s: float,
+        secrets: Mapping[str, str] | None = None,
+    ) -> None:
         self.store, self.client, self.url, self.poll_s = store, client, url, poll_s
         self.headers = {"Authorization": f"Bearer {token}"}
+        # partner id -> the secret its webhooks are signed with (OMS_PARTNER_SECRETS)
+        self.secrets = dict(secrets or {})
         # Sends in flight, by webhook id, with their fulfillment order: a cancel aborts that order's sends.
         self.inflight: dict[int, tuple[str, asyncio.Task[None]]] = {}
         self.unsettled: set[int] = set()
@@ -133,8 +145,15 @@ class _Sender:
 
     async def _post(self, webhook: Webhook) -> tuple[Outcome, str]:
         where = {"path": webhook.path, "fulfillment_order_id": webhook.fulfillment_order_id, "webhook": webhook.stage}
+        content = json.dumps(webhook.body).encode()
         try:
-            response = await self.client.post(self.url + webhook.path, json=webhook.body, headers=self.headers)
+            signature = await self._signature(webhook, content)
+        except Exception as err:  # the database restarting: the webhook is due again
+            log.info("webhook_retry", attempt=webhook.attempts, answer=f"not signed: {err!r}", **where)
+            return "retry", f"not signed: {err!r}"
+        headers = {**self.headers, "Content-Type": "application/json", **signature}
+        try:
+            response = await self.client.post(self.url + webhook.path, content=content, headers=headers)
         except httpx.TransportError as err:
             log.info("webhook_retry", attempt=webhook.attempts, answer=repr(err), **where)
             return "retry", f"unreachable: {err!r}"
@@ -148,6 +167,16 @@ class _Sender:
         log.warning("webhook_refused", answer=answer, **where)
         return "refused", answer
 
+    async def _signature(self, webhook: Webhook, content: bytes) -> dict[str, str]:
+        """X-OMS-Signature over the bytes sent, with the secret of the partner reporting (the fulfillment order's
+        location, or its carrier for a carrier webhook); nothing when that partner has no secret."""
+        if not self.secrets:
+            return {}
+        fo = await asyncio.to_thread(self.store.record, webhook.fulfillment_order_id) or {}
+        partner = fo.get("carrier") if webhook.path == CARRIER_PATH else fo.get("location_id")
+        secret = self.secrets.get(str(partner))
+        return {} if secret is None else {SIGNATURE_HEADER: sign_webhook(secret, content, int(time.time()))}
+
 
 def create_simulator_app(
     oms_api_url: str,
@@ -160,10 +189,12 @@ def create_simulator_app(
     engine: Engine,
     faults: FaultPlan | None = None,
     retry_first_s: float = 0.2,
+    partner_secrets: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """``transport`` replaces the network towards the OMS (tests hand in an ``httpx.MockTransport``);
     fulfillment orders for ``reject_locations`` are rejected instead of fulfilled (``OMS_SIMULATE_REJECT``);
-    ``engine`` holds the simulators' state; ``faults`` decides which partner calls fail."""
+    ``engine`` holds the simulators' state; ``faults`` decides which partner calls fail; each webhook of a partner
+    in ``partner_secrets`` (partner id -> secret, OMS_PARTNER_SECRETS) is signed with its secret."""
     if mode not in ("auto", "off"):
         raise ValueError(f"simulator mode is 'auto' or 'off', not {mode!r}")
     rejecting = frozenset(reject_locations)
@@ -178,7 +209,8 @@ def create_simulator_app(
             yield
             return
         async with httpx.AsyncClient(transport=transport, timeout=HTTP_TIMEOUT_S) as client:
-            sender = _Sender(store, client, oms_api_url.rstrip("/"), partner_token, max(0.01, min(0.5, delay_s / 2)))
+            poll_s = max(0.01, min(0.5, delay_s / 2))
+            sender = _Sender(store, client, oms_api_url.rstrip("/"), partner_token, poll_s, partner_secrets)
             loop = asyncio.create_task(sender.run(), name="simulator-sender")
             try:
                 yield

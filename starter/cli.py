@@ -112,16 +112,17 @@ def _simulators(args: argparse.Namespace) -> int:
 
     from integrations.simulator_faults import FaultPlan
     from integrations.simulators import create_simulator_app, parse_locations
-    from starter.api.auth import parse_tokens
+    from starter.api.auth import parse_partner_secrets, parse_tokens
     from starter.logs import configure_logging
     from store.db import make_engine
 
     settings = get_settings()
     configure_logging(settings.log_json, settings.log_level)
     tokens = parse_tokens(settings.tokens, settings.production)
-    partner = next((t for t, who in tokens.items() if who.role == "partner"), None)
+    # the simulators speak for every location and carrier: an unscoped partner token (refused in production)
+    partner = next((t for t, who in tokens.items() if who.role == "partner" and who.partner_id is None), None)
     if partner is None:
-        print("OMS_TOKENS has no partner token for the simulators' webhooks", file=sys.stderr)
+        print("OMS_TOKENS has no unscoped partner token (token:partner) for the simulators' webhooks", file=sys.stderr)
         return 2
     # What the simulated partners received and owe is kept in the database, so a restart resumes it.
     engine = make_engine(settings.require_database_url(), pool_size=4)
@@ -133,6 +134,7 @@ def _simulators(args: argparse.Namespace) -> int:
         reject_locations=parse_locations(settings.simulate_reject),
         engine=engine,
         faults=FaultPlan(settings.simulator_failure_rate),
+        partner_secrets=parse_partner_secrets(settings.partner_secrets),
     )
     try:
         uvicorn.run(app, host=settings.simulator_host, port=settings.simulator_port, log_level="warning")

@@ -2,11 +2,14 @@
 
 import re
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.fraud import FraudRules
 
 DEV_TOKENS = (
     "dev-storefront:storefront,dev-agent:agent,dev-operator:operator,dev-partner:partner,dev-customer:customer:C-1"
@@ -50,6 +53,11 @@ class Settings(BaseSettings):
     # the carrier asked where a parcel is; the simulator unless set
     carrier_url: str | None = None
     tokens: str = DEV_TOKENS
+    # `<key id>:<base64 32-byte key>,...` (starter/codec.py): the first encrypts, all decrypt; unset, the
+    # development key, which production (any env but development/test) refuses
+    codec_keys: str | None = None
+    # `<partner id>:<secret>,...`: the webhooks of a partner named here must carry X-OMS-Signature made with its secret
+    partner_secrets: str = ""
     simulate: str = "auto"
     simulate_delay: float = 2.0
     # comma-separated location ids whose simulated warehouse/store rejects every fulfillment order (demo rerouting)
@@ -67,6 +75,11 @@ class Settings(BaseSettings):
     routing_same_day_radius_km: float = 50.0
     routing_max_fulfillment_orders: int = 3
     gateway_latency_ms: int = 30
+    # the fraud screen's rules: the score from which an order waits for review, per currency what a large
+    # order is, and each currency's home country (an address elsewhere scores higher)
+    fraud_review_threshold: int = 70
+    fraud_large_orders: str = "JPY:500000,USD:5000,EUR:5000"
+    fraud_home_countries: str = "JPY:JP"
     # 0-1: the share of partner calls and webhooks the simulators fail transiently (errors, timeouts, repeats)
     simulator_failure_rate: float = 0.0
     # how long a location may take to ship a released fulfillment order, and a carrier to deliver a parcel,
@@ -99,6 +112,14 @@ class Settings(BaseSettings):
             raise ValueError("OMS_LOW_STOCK_THRESHOLD is a number of units, 0 or more")
         return value
 
+    @model_validator(mode="after")
+    def _valid_fraud_rules(self) -> "Settings":
+        try:
+            self.fraud_rules  # noqa: B018 - parsed once at start, so a typo fails there and not at checkout
+        except (ValueError, InvalidOperation) as err:
+            raise ValueError(f"the fraud rules do not parse: {err}") from err
+        return self
+
     @field_validator("simulator_failure_rate")
     @classmethod
     def _valid_failure_rate(cls, value: float) -> float:
@@ -115,7 +136,8 @@ class Settings(BaseSettings):
 
     @property
     def production(self) -> bool:
-        return self.env == "production"
+        """Every OMS_ENV but `development` and `test` is production (`prod`, `staging`, a typo ...)."""
+        return self.env not in ("development", "test")
 
     @property
     def return_window_delta(self) -> timedelta:
@@ -159,6 +181,15 @@ class Settings(BaseSettings):
         return self.warehouse_url or self.own_simulator_url
 
     @property
+    def fraud_rules(self) -> FraudRules:
+        """OMS_FRAUD_* as the rules every new order is screened by (at checkout and at an address change)."""
+        return FraudRules(
+            review_threshold=self.fraud_review_threshold,
+            large_order={code: Decimal(amount) for code, amount in _pairs(self.fraud_large_orders, "large orders")},
+            home_country=dict(_pairs(self.fraud_home_countries, "home countries")),
+        )
+
+    @property
     def carrier_target(self) -> str:
         return self.carrier_url or self.own_simulator_url
 
@@ -166,6 +197,17 @@ class Settings(BaseSettings):
         if not self.database_url:
             raise RuntimeError("OMS_DATABASE_URL is not set (oms up sets it for the processes it starts)")
         return self.database_url
+
+
+def _pairs(text: str, what: str) -> list[tuple[str, str]]:
+    """`"JPY:500000, USD:5000"` -> [("JPY", "500000"), ("USD", "5000")]."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        code, sep, value = item.partition(":")
+        if not sep or len(code.strip()) != 3 or not value.strip():
+            raise ValueError(f"OMS_FRAUD_{what.upper().replace(' ', '_')}: {item!r} is not CURRENCY:VALUE")
+        pairs.append((code.strip().upper(), value.strip()))
+    return pairs
 
 
 @lru_cache

@@ -116,6 +116,10 @@ class Stack:
             "--log-level",
             "error",
             "--ui-disable-news-fetch",
+            # the UI decodes payloads through the API's codec endpoints (starter/api/codec.py); there is no
+            # start-dev flag for credentials: the operator signs in at /codec/login (README, Security)
+            "--ui-codec-endpoint",
+            f"{s.own_api_url}/codec",
         ]
         for name, kind in REGISTRY.items():
             args += ["--search-attribute", f"{name}={kind}"]

@@ -1,8 +1,17 @@
-"""Temporal clients always speak pydantic, so domain models cross the wire as they are."""
+"""Temporal clients always speak pydantic, so domain models cross the wire as they are, and encrypt every payload
+(starter/codec.py), so no personal data reaches Temporal in clear."""
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+
+from starter.codec import data_converter
+from starter.settings import Settings, get_settings
 
 
-async def connect(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+def oms_data_converter(settings: Settings | None = None) -> DataConverter:
+    s = settings or get_settings()
+    return data_converter(s.codec_keys, s.env)
+
+
+async def connect(address: str, namespace: str = "default", settings: Settings | None = None) -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=oms_data_converter(settings))

@@ -495,8 +495,17 @@ def _event_row(item: ev.RecordedEvent) -> dict[str, Any]:
         "at": event.at,
         "actor": event.actor,
         "summary": ev.describe(event),
-        "data": event,
+        "data": _without_payment_token(event),
     }
+
+
+def _without_payment_token(event: ev.OrderEvent) -> object:
+    """The event as the timeline keeps it: a checkout's payment method, never its token (only the gateway has it)."""
+    if not isinstance(event, ev.OrderPlaced):
+        return event
+    data = event.model_dump(mode="json")
+    data["order"]["payment"].pop("token", None)
+    return data
 
 
 def _payment_rows(event: ev.OrderEvent) -> list[dict[str, Any]]:
@@ -662,3 +671,26 @@ class OrderQueries:
         )
         with self._engine.connect() as conn:
             return [(row[0], row[1]) for row in conn.execute(stmt)]
+
+    def parcel_of_tracking(self, tracking_number: str) -> list[tuple[str, str, str | None]]:
+        """(order id, fulfillment order id, carrier) of every fulfillment order in the parcel, as
+        `fulfillment_orders_of_tracking` with the carrier each was handed to."""
+        stmt = (
+            select(fulfillment_orders.c.order_id, fulfillment_orders.c.id, fulfillment_orders.c.carrier)
+            .where(fulfillment_orders.c.tracking_number == tracking_number)
+            .order_by(fulfillment_orders.c.order_id, fulfillment_orders.c.id)
+        )
+        with self._engine.connect() as conn:
+            return [(row[0], row[1], row[2]) for row in conn.execute(stmt)]
+
+    def location_of_fulfillment_order(self, fulfillment_order_id: str) -> str | None:
+        """The location a fulfillment order was released to; None if the read model has not recorded it."""
+        stmt = select(fulfillment_orders.c.location_id).where(fulfillment_orders.c.id == fulfillment_order_id)
+        with self._engine.connect() as conn:
+            return conn.execute(stmt).scalar_one_or_none()
+
+    def location_of_return(self, return_id: str) -> str | None:
+        """The location a return is sent back to; None if the read model has not recorded it."""
+        stmt = select(returns.c.location_id).where(returns.c.return_id == return_id)
+        with self._engine.connect() as conn:
+            return conn.execute(stmt).scalar_one_or_none()

@@ -5,6 +5,7 @@ from decimal import Decimal
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert
 
+from store.catalog import TaxClass
 from store.inventory import InventoryRepository
 from store.tables import location_group_members, location_groups, locations, products
 
@@ -37,12 +38,13 @@ DEMO_GROUPS = [
     ("NET-STORE", "Stores", "store", frozenset({"store"})),
 ]
 
-DEMO_PRODUCTS = [
-    ("LEGO-76419", "Hogwarts Castle and Grounds", Decimal(24980)),
-    ("MUG-ENGRAVED", "Engraved ceramic mug", Decimal(3200)),
-    ("TEA-MATCHA-100", "Uji matcha 100 g", Decimal(2400)),
-    ("KNIFE-SANTOKU", "Santoku knife 165 mm", Decimal(18900)),
-    ("TOWEL-IMABARI", "Imabari towel set", Decimal(5500)),
+# The catalog of what the demo stocks: sku, name, yen price (tax included), tax class (food is "reduced").
+DEMO_PRODUCTS: list[tuple[str, str, Decimal, TaxClass]] = [
+    ("LEGO-76419", "Hogwarts Castle and Grounds", Decimal(24980), "standard"),
+    ("MUG-ENGRAVED", "Engraved ceramic mug", Decimal(3200), "standard"),
+    ("TEA-MATCHA-100", "Uji matcha 100 g", Decimal(2400), "reduced"),
+    ("KNIFE-SANTOKU", "Santoku knife 165 mm", Decimal(18900), "standard"),
+    ("TOWEL-IMABARI", "Imabari towel set", Decimal(5500), "standard"),
 ]
 
 DEMO_STOCK = {
@@ -58,8 +60,9 @@ DEMO_STOCK = {
 def seed_demo(engine: Engine) -> None:
     """Insert the demo data where it is missing; never overwrites stock that has moved since.
 
-    Runs at every start: locations, groups, memberships and products are inserted only when missing, and
-    stock only for a location/SKU without a level (recorded in the ledger as its initial receipt).
+    Runs at every start: locations, groups and memberships are inserted only when missing; products are inserted,
+    or brought up to date unless an operator has set them since; stock only for a location/SKU without a level
+    (recorded in the ledger as its initial receipt).
     """
     with engine.begin() as conn:
         for loc_id, name, kind, lat, lon, caps, capacity in DEMO_LOCATIONS:
@@ -87,9 +90,19 @@ def seed_demo(engine: Engine) -> None:
                         .values(group_id=group_id, location_id=loc_id)
                         .on_conflict_do_nothing()
                     )
-        for sku, name, price in DEMO_PRODUCTS:
+        for sku, name, price, tax_class in DEMO_PRODUCTS:
+            demo = insert(products).values(sku=sku, name=name, prices={"JPY": str(price)}, tax_class=tax_class)
+            # a product an operator has set (edited_at) is theirs; one the seed left is brought up to date
             conn.execute(
-                insert(products).values(sku=sku, name=name, unit_price=price, currency="JPY").on_conflict_do_nothing()
+                demo.on_conflict_do_update(
+                    index_elements=[products.c.sku],
+                    set_={
+                        "name": demo.excluded.name,
+                        "prices": demo.excluded.prices,
+                        "tax_class": demo.excluded.tax_class,
+                    },
+                    where=products.c.edited_at.is_(None),
+                )
             )
     inventory = InventoryRepository(engine)
     for loc_id, stock in DEMO_STOCK.items():

@@ -56,13 +56,20 @@ locations = Table(
     CheckConstraint("kind in ('warehouse','distribution_center','store','dropship')", name="kind"),
 )
 
+TAX_CLASSES = ("standard", "reduced")
+
+# The catalog, the price authority: what a sku is called, its price in each currency it is sold in
+# (`{"JPY": "5000"}`, decimal strings within MONEY at the currency's minor units) and how it is taxed.
 products = Table(
     "products",
     metadata,
     Column("sku", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
-    Column("unit_price", MONEY, nullable=False),
-    Column("currency", String(3), nullable=False),
+    Column("prices", Json, nullable=False, server_default="{}"),
+    Column("tax_class", String(16), nullable=False, server_default="standard"),
+    # when an operator last set the product (PUT /v1/products/{sku}); NULL while it is as the demo seed left it
+    Column("edited_at", DateTime(timezone=True)),
+    CheckConstraint("tax_class in (" + ",".join(f"'{c}'" for c in TAX_CLASSES) + ")", name="tax_class"),
 )
 
 inventory_levels = Table(
@@ -219,6 +226,7 @@ order_events = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("actor", String(128), nullable=False),
     Column("summary", Text, nullable=False),
+    # the event's fields; an OrderPlaced keeps its payment's method, never the token (the gateway's alone)
     Column("data", Json, nullable=False),
 )
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from domain.events import RecordedEvent
+from domain.fraud import FraudRules
 from domain.models import (
     MAX_AMOUNT,
     MAX_LINES,
@@ -29,6 +30,11 @@ CANCEL_UPDATE = "cancel"
 SUMMARY_QUERY = "summary"
 # an operator's "run the step that failed for good again, its cause is fixed"
 RETRY_UPDATE = "retry"
+
+
+# What a partner's identifiers may not hold: a NUL byte, which no text column takes.
+NO_NUL = r"^[^\x00]*$"
+PartnerSku = Annotated[Sku, Field(pattern=NO_NUL)]
 
 
 def workflow_id_for(order_id: str) -> str:
@@ -56,6 +62,8 @@ class OrderInput(BaseModel):
     # how long a location may take to ship, and a carrier to deliver, before the order asks again
     fulfillment_sla_seconds: float = Field(default=3 * 86400, gt=0)
     delivery_sla_seconds: float = Field(default=14 * 86400, gt=0)
+    # the fraud screen's rules when the order was placed; absent from older inputs, which used these defaults
+    fraud_rules: FraudRules = Field(default_factory=FraudRules)
     # the run continues as new past this many history events (or when Temporal suggests it)
     max_history_events: int = Field(default=10_000, gt=0)
     # set when the order continues as new: where the previous run left off
@@ -105,16 +113,16 @@ class CheckoutResult(BaseModel):
 class WarehouseEvent(BaseModel):
     """A location's news of a fulfillment order. Stores also report pickup orders ready and collected."""
 
-    fulfillment_order_id: str = Field(min_length=1, max_length=80)
+    fulfillment_order_id: str = Field(min_length=1, max_length=80, pattern=NO_NUL)
     event: Literal["picked", "packed", "shipped", "rejected", "ready_for_pickup", "picked_up"]
     # as the fulfillment_orders columns hold them; several fulfillment orders may share a tracking number
-    tracking_number: str | None = Field(default=None, max_length=64)
-    carrier: str | None = Field(default=None, max_length=64)
+    tracking_number: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
+    carrier: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
     reason: str | None = Field(default=None, max_length=1000)
 
 
 class CarrierEvent(BaseModel):
-    tracking_number: str = Field(min_length=1, max_length=64)
+    tracking_number: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     event: Literal["in_transit", "out_for_delivery", "delivered", "exception"]
 
 
@@ -179,7 +187,7 @@ class ReturnResult(BaseModel):
 
 
 class ReturnedUnits(BaseModel):
-    sku: Sku
+    sku: PartnerSku
     quantity: Quantity
     condition: Literal["resellable", "damaged"]
 
@@ -197,7 +205,7 @@ def _one_line_per_sku_and_condition(lines: list[ReturnedUnits]) -> list[Returned
 
 
 class ReturnEvent(BaseModel):
-    return_id: str = Field(min_length=1, max_length=80)
+    return_id: str = Field(min_length=1, max_length=80, pattern=NO_NUL)
     event: Literal["received"]
     # each sku once per condition: a location may report one sku's units part resellable, part damaged
     lines: Annotated[list[ReturnedUnits], AfterValidator(_one_line_per_sku_and_condition)] = Field(
@@ -261,11 +269,13 @@ def exchange_id_for(order_id: str, n: int) -> str:
 
 
 class ReplacementLine(BaseModel):
-    """A unit sent in exchange. A sku on the order keeps its price; a new one (another size) names its own."""
+    """A unit sent in exchange. A sku on the order keeps its price; a new one (another size) names its own: the
+    catalog's, or one an agent set, with `price_reason`."""
 
     sku: Sku
     quantity: Quantity
     unit_price: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    price_reason: str | None = Field(default=None, max_length=500)
 
 
 class ExchangeRequest(BaseModel):

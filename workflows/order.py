@@ -277,9 +277,18 @@ class OrderWorkflow(ReturnsAndExchanges):
                 )
                 await self._release_fulfillment_order(fo, "withdrawn", f"release {fo.id} at {fo.location_id}")
             self._reroute_requested = bool(self._order.unallocated_lines())
+            if self._reliable:
+                self._screen_again(change)
         await workflow.wait_condition(lambda: not self._reroute_requested)
         await self._flush()
         return self._action_result()
+
+    def _screen_again(self, change: AddressChange) -> None:
+        """A new address is screened as the checkout's was; scoring for review, what is routed again is held
+        for an agent instead of going to a location."""
+        fraud = screen(self._input.order, self._input.fraud_rules, ship_to=change.address)
+        self._record(ev.FraudScreened(at=workflow.now(), actor=change.actor, score=fraud.score, reasons=fraud.reasons))
+        self._hold_rerouted = fraud.score if fraud.needs_review and self._reroute_requested else None
 
     @change_address.validator
     def _address_change_allowed(self, change: AddressChange) -> None:
@@ -316,7 +325,7 @@ class OrderWorkflow(ReturnsAndExchanges):
         self._reliable = input.process_version >= 2
         placed = input.order
         self._record(ev.OrderPlaced(at=workflow.now(), actor=f"customer:{placed.customer.id}", order=placed))
-        fraud = screen(placed)
+        fraud = screen(placed, input.fraud_rules)
         self._record(ev.FraudScreened(at=workflow.now(), score=fraud.score, reasons=fraud.reasons))
 
         try:
@@ -545,6 +554,8 @@ class OrderWorkflow(ReturnsAndExchanges):
                 )
             await self._work()
             await self._flush()
+            if self._order.held:  # the new address scored for review: no location has the order until then
+                await self._await_review()
 
     def _fulfilled(self) -> bool:
         """Every unit delivered, picked up or canceled, and every shipment captured."""
@@ -638,8 +649,13 @@ class OrderWorkflow(ReturnsAndExchanges):
                 await self._cancel_by_system(unallocated, "backorder limit reached without stock")
                 return
             self._stock_arrived = False
-            allocation = await self._allocate(unallocated, must=True)
+            score, self._hold_rerouted = self._hold_rerouted, None
+            hold_until = now + timedelta(seconds=self._input.review_seconds) if score is not None else None
+            allocation = await self._allocate(unallocated, hold_until, must=True)
             self._place(allocation)
+            if hold_until is not None and score is not None and allocation.fulfillment_orders:
+                self._review_done = False
+                self._record(ev.OrderHeld(at=now, actor="fraud-screen", score=score, until=hold_until))
             await self._handle_unfilled(allocation.unfilled)
 
     async def _capture(self, fo: FulfillmentOrderState) -> None:

@@ -78,6 +78,7 @@ class OrderCore:
         self._approved: bool | None = None  # an agent's review verdict; None until one decides
         self._reroute_requested = False  # withdrawn fulfillment orders wait for the main loop to route them
         self._review_done = False
+        self._hold_rerouted: int | None = None  # the score of a new address that asks for a review first
         self._numbers_skipped = 0  # fulfillment order numbers of exchanges undone: never given out again
         self._exchanges_tried = 0
         # set by run: orders of today's shape take the attention, deadline and amend paths

@@ -182,6 +182,7 @@ class ReturnsAndExchanges(OrderCore):
                 sku=q.sku,
                 quantity=q.quantity,
                 unit_price=q.unit_price if q.unit_price is not None else prices[q.sku],
+                price_reason=q.price_reason,
             )
             for q in request.replacement
         ]

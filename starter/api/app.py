@@ -1,12 +1,24 @@
-"""The FastAPI application: one Temporal client and one database engine for its lifetime."""
+"""The FastAPI application: one Temporal client and one database engine for its lifetime.
+
+Its OpenAPI document (`/openapi.json`) names every status code a route can answer: the answers every
+authenticated route shares are declared here, a route adds its own (404, 409, 503, 504 ...) with `responses=`,
+and every error answer has the one body `{"detail": ...}`.
+"""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
-from starter.api import health, inventory, operations, orders, service, webhooks
-from starter.api.auth import parse_tokens
+from starter.api import catalog, health, inventory, operations, orders, service, webhooks
+from starter.api.auth import parse_partner_secrets, parse_tokens
 from starter.api.deps import Services
 from starter.settings import Settings
 from starter.temporal import connect
@@ -14,8 +26,51 @@ from store.db import make_engine
 from store.read_model import OrderQueries
 
 
+class FieldError(BaseModel):
+    """One reason a body, path or query was invalid, as the validation names it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: `detail` says why, in words a person can act on, or field by field for an invalid request.
+    A refused checkout also carries the order's fields (`order_id`, `status` ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    detail: str | list[FieldError]
+
+
+class Unavailable(BaseModel):
+    status: str
+    missing: list[str]
+
+
+ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorBody"}
+
+# What every route behind a bearer token may answer, whatever it does.
+CALLER_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "no bearer token, or one this service does not know"},
+    403: {"model": ErrorBody, "description": "the token's role may not do this"},
+    422: {"model": ErrorBody, "description": "an invalid request, with the reason (field by field for a body)"},
+}
+# Only a route that reads a body answers this one.
+UNREADABLE_BODY: dict[str, Any] = {
+    "description": "the body is not JSON",
+    "content": {"application/json": {"schema": ERROR_SCHEMA}},
+}
+HEALTH_ANSWERS: dict[int | str, dict[str, Any]] = {
+    503: {"model": Unavailable, "description": "Temporal or the database cannot be reached: `missing` says which"}
+}
+
+
 def create_app(settings: Settings) -> FastAPI:
     tokens = parse_tokens(settings.tokens, settings.production)
+    partner_secrets = parse_partner_secrets(settings.partner_secrets)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -27,10 +82,82 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Order management system", version="0.1.0", lifespan=lifespan)
     app.state.tokens = tokens
-    app.include_router(health.router)
-    app.include_router(orders.router)
-    app.include_router(webhooks.router)
-    app.include_router(inventory.router)
-    app.include_router(service.router)
-    app.include_router(operations.router)
+    app.state.partner_secrets = partner_secrets
+    app.include_router(health.router, responses=HEALTH_ANSWERS)
+    for router in (orders.router, webhooks.router, inventory.router, catalog.router, service.router, operations.router):
+        app.include_router(router, responses=CALLER_ERRORS)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = api_document(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route on the path; a path has one route per method here
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed_methods(app, request.url.path))}
+        return await http_exception_handler(request, exc)
+
     return app
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method the OpenAPI document declares on the path (a template such as /v1/orders/{order_id} matches)."""
+    methods: set[str] = set()
+    for template, path_item in app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(path):
+            methods |= {method.upper() for method in path_item}
+    return sorted(methods)
+
+
+def api_document(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's OpenAPI document, completed with what it leaves out: 400 on the routes that read a body, the error
+    body on every error answer a route declares by description only, and the form a decimal string takes."""
+    document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            answers: dict[str, Any] = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                answers.setdefault("400", UNREADABLE_BODY)
+            for code, answer in answers.items():
+                if code[0] in "45" and "content" not in answer:
+                    answer["content"] = {"application/json": {"schema": ERROR_SCHEMA}}
+    for schema in document.get("components", {}).get("schemas", {}).values():
+        _decimal_strings(schema)
+    return document
+
+
+def _decimal_strings(schema: Any) -> None:
+    """A decimal field reads a number or a string; pydantic leaves the string unconstrained, though only a decimal
+    within the field's bounds is taken. The string gets the pattern of those bounds."""
+    if isinstance(schema, list):
+        for item in schema:
+            _decimal_strings(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    branches = schema.get("anyOf")
+    if isinstance(branches, list):
+        numbers = [b for b in branches if isinstance(b, dict) and b.get("type") == "number"]
+        strings = [b for b in branches if isinstance(b, dict) and b == {"type": "string"}]
+        if numbers and strings:
+            strings[0]["pattern"] = decimal_pattern(numbers[0])
+    for value in schema.values():
+        _decimal_strings(value)
+
+
+def decimal_pattern(number: dict[str, Any]) -> str:
+    """Decimal strings within a number schema's bounds, as a pattern: plain digits with at most four decimals,
+    fewer integer digits than the maximum has (so always below it), no sign when there is a lower bound (always 0
+    here) and a non-zero digit when zero itself is excluded. A subset of what is taken, never more."""
+    maximum = number.get("maximum")
+    digits = max(len(str(int(Decimal(str(maximum))))) - 1, 1) if maximum is not None else 15
+    whole = f"[1-9][0-9]{{0,{digits - 1}}}"
+    fraction = r"(\.[0-9]{1,4})?"
+    if "exclusiveMinimum" in number:
+        return f"^({whole}{fraction}|0\\.[0-9]{{0,3}}[1-9])$"
+    sign = "" if "minimum" in number else "-?"
+    return f"^{sign}(0|{whole}){fraction}$"

@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Protocol, Self
+from typing import Annotated, Any, Protocol, Self
 
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 
 from domain.models import Channel
-from starter.api.auth import ROLES, Principal, require
+from starter.api.auth import ROLES, Principal, require, require_speaks_for
 from starter.settings import Settings
 from store.inventory import (
     AdjustedLevel,
@@ -52,8 +52,17 @@ ANY_ROLE = tuple(sorted(ROLES))
 MAX_UNITS = 2**31 - 1
 
 
+# The body gives exactly one of delta and on_hand (the other absent or null), as its JSON schema says too.
+EXACTLY_ONE_OF_DELTA_AND_ON_HAND: dict[str, Any] = {
+    "oneOf": [
+        {"properties": {"delta": {"type": "integer"}}, "required": ["delta"]},
+        {"properties": {"on_hand": {"type": "integer"}}, "required": ["on_hand"]},
+    ]
+}
+
+
 class AdjustmentBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=EXACTLY_ONE_OF_DELTA_AND_ON_HAND)
 
     location_id: str = Field(min_length=1, max_length=64)
     sku: str = Field(min_length=1, max_length=64)
@@ -94,7 +103,10 @@ def list_locations(svc: Svc, who: Principal = require(*ANY_ROLE)) -> list[Locati
 @router.get("/availability")
 def availability(
     svc: Svc,
-    sku: Annotated[list[str], Query(min_length=1, max_length=100)],
+    sku: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]],
+        Query(min_length=1, max_length=100),
+    ],
     latitude: Annotated[float | None, Query(ge=-90, le=90)] = None,
     longitude: Annotated[float | None, Query(ge=-180, le=180)] = None,
     channel: Channel | None = None,
@@ -118,7 +130,10 @@ def availability(
     },
 )
 async def adjust_inventory(body: AdjustmentBody, svc: Svc, who: Principal = require("operator", "partner")) -> LevelOut:
-    """Count (`on_hand`) or move (`delta`) a location's stock of a SKU; answers the new level."""
+    """Count (`on_hand`) or move (`delta`) a location's stock of a SKU; answers the new level. A partner token
+    scoped to a location adjusts that location's stock only (403 otherwise)."""
+    if who.role == "partner":
+        require_speaks_for(who, body.location_id, f"location {body.location_id}")
     repo = InventoryRepository(svc.engine)
     reason = body.reason or ("stock received" if (body.delta or 0) > 0 else "stock adjusted")
     try:

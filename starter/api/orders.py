@@ -33,9 +33,10 @@ from domain.models import (
 from domain.money import quantize
 from integrations.payments import GatewayUnavailable
 from starter.api.auth import Principal, require
+from starter.api.catalog import Products, priced_replacement
 from starter.api.deps import Services
 from starter.api.payments import PaymentTransaction, order_transactions
-from store.read_model import OrderListItem, OrderSummary
+from store.read_model import OrderListItem, OrderSummary, TimelineEntry
 from workflows import search_attributes as sa
 from workflows.messages import (
     APPEASEMENT_UPDATE,
@@ -54,7 +55,6 @@ from workflows.messages import (
     ExchangeResult,
     OrderInput,
     OrderOutcome,
-    ReplacementLine,
     ReturnRequest,
     ReturnResult,
     workflow_id_for,
@@ -66,6 +66,10 @@ log = structlog.get_logger()
 
 # How a checkout answer reaches the storefront: accepted orders 201, refusals their own codes.
 REFUSALS = {"payment_declined": 402, "unavailable": 409, "canceled": 409}
+# What a route that waits on an order's workflow may answer as well (`_update_deadline`).
+TIMED_OUT: dict[int | str, dict[str, Any]] = {
+    504: {"description": "the order did not answer within OMS_UPDATE_TIMEOUT: the action is done once or not at all"}
+}
 
 
 def services(request: Request) -> Services:
@@ -86,9 +90,19 @@ def _answer(order_id: str, status: str, reason: str | None, body: dict[str, Any]
 @router.post(
     "",
     status_code=201,
-    responses={402: {"description": "payment declined"}, 409: {"description": "items cannot be allocated"}},
+    responses={
+        402: {"description": "payment declined"},
+        409: {"description": "items cannot be allocated"},
+        503: {"description": "the order could not be placed now (Temporal unavailable): nothing was started"},
+        **TIMED_OUT,
+    },
 )
-async def place_order(order: PlaceOrder, svc: Svc, who: Principal = require("storefront", "agent")) -> Response:
+async def place_order(
+    order: PlaceOrder, svc: Svc, catalog: Products, who: Principal = require("storefront", "agent")
+) -> Response:
+    unknown = await asyncio.to_thread(catalog.unknown, [line.sku for line in order.lines])
+    if unknown:  # nothing is started: such a line would wait for stock of a product nobody sells
+        raise HTTPException(422, f"the catalog has no {', '.join(unknown)}: every line names a product it sells")
     wid = workflow_id_for(order.order_id)
     bound = log.bind(order_id=order.order_id, workflow_id=wid)
     start: WithStartWorkflowOperation[Any, OrderOutcome] = WithStartWorkflowOperation(
@@ -96,6 +110,7 @@ async def place_order(order: PlaceOrder, svc: Svc, who: Principal = require("sto
         OrderInput(
             order=order,
             process_version=ORDER_PROCESS_VERSION,
+            fraud_rules=svc.settings.fraud_rules,
             return_window_seconds=svc.settings.return_window_delta.total_seconds(),
             backorder_seconds=svc.settings.backorder_seconds(order.channel),
             pickup_hold_seconds=svc.settings.pickup_hold_seconds,
@@ -168,7 +183,11 @@ class CancelAnswer(OrderSummary):
 
 @router.post(
     "/{order_id}/cancel",
-    responses={409: {"description": "refused, with the reason (too late at a location: use a return)"}},
+    responses={
+        404: {"description": "no such order (or, to a customer, not theirs)"},
+        409: {"description": "refused, with the reason (too late at a location: use a return)"},
+        **TIMED_OUT,
+    },
 )
 async def cancel_order(
     order_id: str, body: CancelBody, svc: Svc, who: Principal = require("agent", "customer", "storefront")
@@ -248,6 +267,7 @@ class ReturnBody(_SendsUnitsBack):
     responses={
         404: {"description": "no such order (or, to a customer, not theirs)"},
         409: {"description": "refused, with the reason (outside the return window, more than delivered)"},
+        **TIMED_OUT,
     },
 )
 async def request_return(
@@ -264,8 +284,13 @@ class ReplacementBody(BaseModel):
     sku: Sku
     quantity: Quantity
     unit_price: Decimal | None = Field(
-        default=None, ge=0, le=MAX_AMOUNT, description="needed for a sku not on the order; others keep their price"
+        default=None,
+        ge=0,
+        le=MAX_AMOUNT,
+        description="an agent's own price, with price_reason; otherwise the order's or the catalog's (a customer's is "
+        "never taken)",
     )
+    price_reason: str | None = Field(default=None, min_length=1, max_length=500, description="why an agent set it")
 
 
 class ExchangeBody(_SendsUnitsBack):
@@ -274,13 +299,6 @@ class ExchangeBody(_SendsUnitsBack):
         min_length=1, max_length=MAX_LINES, description="units sent in their place"
     )
 
-    @model_validator(mode="after")
-    def _replacement_fits(self) -> Self:
-        priced = sum((q.unit_price * q.quantity for q in self.replacement if q.unit_price is not None), Decimal(0))
-        if priced > MAX_AMOUNT:
-            raise ValueError(f"the replacement is worth {priced}, more than an order may come to ({MAX_AMOUNT})")
-        return self
-
 
 @router.post(
     "/{order_id}/exchanges",
@@ -288,20 +306,24 @@ class ExchangeBody(_SendsUnitsBack):
     responses={
         404: {"description": "no such order (or, to a customer, not theirs)"},
         409: {"description": "refused, with the reason (return refused, out of stock, difference declined)"},
+        **TIMED_OUT,
     },
 )
 async def request_exchange(
-    order_id: str, body: ExchangeBody, svc: Svc, who: Principal = require("agent", "customer")
+    order_id: str, body: ExchangeBody, svc: Svc, catalog: Products, who: Principal = require("agent", "customer")
 ) -> ExchangeResult:
     """Return delivered units and send replacements at once. The returned units pay for the replacements; a
-    dearer replacement charges the difference as it ships, a cheaper one refunds it once the return is received."""
+    dearer replacement charges the difference as it ships, a cheaper one refunds it once the return is received.
+    A replacement costs what the order paid for its sku, else the catalog's price; only an agent sets another."""
     summary = summary_or_404(svc, who, order_id)
-    replacement = []
-    for line in body.replacement:
-        price = None if line.unit_price is None else quantize(line.unit_price, summary.currency)
-        if price != line.unit_price:
-            raise HTTPException(422, f"unit_price {line.unit_price} has more decimals than {summary.currency} allows")
-        replacement.append(ReplacementLine(sku=line.sku, quantity=line.quantity, unit_price=price))
+    replacement = await asyncio.to_thread(
+        priced_replacement,
+        body.replacement,
+        on_order={line.sku: line.unit_price for line in summary.lines},
+        currency=summary.currency,
+        agent=who.role == "agent",
+        catalog=catalog,
+    )
     request = ExchangeRequest(
         returned=body.returned,
         replacement=replacement,
@@ -320,7 +342,11 @@ class AppeasementBody(BaseModel):
 
 @router.post(
     "/{order_id}/appeasements",
-    responses={404: {"description": "no such order"}, 409: {"description": "refused: more than is left to refund"}},
+    responses={
+        404: {"description": "no such order"},
+        409: {"description": "refused: more than is left to refund"},
+        **TIMED_OUT,
+    },
 )
 async def grant_appeasement(
     order_id: str, body: AppeasementBody, svc: Svc, who: Principal = require("agent")
@@ -352,7 +378,16 @@ def order_payments(order_id: str, svc: Svc, who: Principal = require("agent", "o
 # What the shop's own people see of an order and its customer does not: the fraud screen, why a person must look,
 # what the read model missed. The timeline's entries that say the same are left out with them.
 _STAFF_ONLY_FIELDS = {"fraud_score": None, "attention": None, "projection_error": None}
-_STAFF_ONLY_EVENTS = frozenset({"FraudScreened", "OrderHeld", "AttentionNeeded", "AttentionCleared", "StepFailed"})
+_STAFF_ONLY_EVENTS = frozenset(
+    {"FraudScreened", "OrderHeld", "ReviewDecided", "AttentionNeeded", "AttentionCleared", "StepFailed"}
+)
+
+
+def _without_agent_id(entry: TimelineEntry) -> TimelineEntry:
+    """An agent's entry names the role only (`agent`), in its actor and its summary, for customers and storefronts."""
+    if not entry.actor.startswith("agent:"):
+        return entry
+    return entry.model_copy(update={"actor": "agent", "summary": entry.summary.replace(entry.actor, "agent")})
 
 
 def _sees_staff_fields(who: Principal) -> bool:
@@ -367,11 +402,11 @@ def summary_or_404(svc: Services, who: Principal, order_id: str) -> OrderSummary
         raise HTTPException(404, f"no order {order_id}")
     if _sees_staff_fields(who):
         return summary
-    timeline = [entry for entry in summary.timeline if entry.type not in _STAFF_ONLY_EVENTS]
+    timeline = [_without_agent_id(entry) for entry in summary.timeline if entry.type not in _STAFF_ONLY_EVENTS]
     return summary.model_copy(update={**_STAFF_ONLY_FIELDS, "timeline": timeline})
 
 
-@router.get("/{order_id}")
+@router.get("/{order_id}", responses={404: {"description": "no such order (or, to a customer, not theirs)"}})
 def get_order(
     order_id: str, svc: Svc, who: Principal = require("storefront", "agent", "operator", "customer")
 ) -> OrderSummary:

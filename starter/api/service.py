@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from domain.models import Address, RequestedLines
 from starter.api.auth import Principal, require
-from starter.api.orders import Svc, order_update, summary_or_404
+from starter.api.orders import TIMED_OUT, Svc, order_update, summary_or_404
 from starter.api.webhooks import signal_order
 from workflows.messages import (
     ADDRESS_UPDATE,
@@ -22,7 +22,11 @@ from workflows.messages import (
 )
 
 router = APIRouter(prefix="/v1/orders", tags=["service"])
-REFUSED: dict[int | str, dict[str, Any]] = {409: {"description": "refused, with the reason"}}
+REFUSED: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such order"},
+    409: {"description": "refused, with the reason"},
+    **TIMED_OUT,
+}
 
 
 class ReviewBody(BaseModel):
@@ -63,7 +67,15 @@ async def reship(order_id: str, body: ReshipBody, svc: Svc, who: Principal = req
     return await order_update(svc, who, order_id, RESHIP_UPDATE, request, ActionResult)
 
 
-@router.post("/{order_id}/fulfillment-orders/{fulfillment_order_id}/picked-up", status_code=202)
+@router.post(
+    "/{order_id}/fulfillment-orders/{fulfillment_order_id}/picked-up",
+    status_code=202,
+    responses={
+        404: {"description": "no such order, or no such fulfillment order on it"},
+        409: {"description": "the order has closed"},
+        503: {"description": "not taken for now (Temporal unavailable): try again"},
+    },
+)
 async def record_pickup(
     order_id: str, fulfillment_order_id: str, svc: Svc, who: Principal = require("agent")
 ) -> dict[str, str]:

@@ -114,6 +114,9 @@ async def test_orders_reach_their_end_and_the_books_agree_through_crashes_and_fa
     # given the stock before the run, and a batch of orders a storefront is about to place
     before = await asyncio.to_thread(stock_snapshot, books)
     placed = batch()
+    with chaos_stack.http("dev-operator") as operator:  # the unstocked sku is one the catalog sells
+        listed = operator.put("/v1/products/NOT-STOCKED-1", json={"name": "Never stocked", "prices": {"JPY": "1000"}})
+        assert listed.status_code == 200, listed.text
 
     # when the orders are placed while the worker, the API and the Temporal server are killed under them
     kills = asyncio.create_task(chaos(chaos_stack))

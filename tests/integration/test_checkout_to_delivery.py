@@ -101,8 +101,11 @@ def test_a_declined_card_gets_402_and_nothing_is_reserved(stack: RunningStack, l
 
 
 def test_missing_stock_gets_409_and_the_authorization_is_voided(stack: RunningStack, ledger: Engine) -> None:
-    # given a sku no location stocks
+    # given a sku the catalog sells but no location stocks
     body = checkout_body(lines=[{"sku": "NOT-STOCKED-1", "quantity": 1, "unit_price": "24980"}])
+    with stack.http("dev-operator") as operator:
+        listed = operator.put("/v1/products/NOT-STOCKED-1", json={"name": "Never stocked", "prices": {"JPY": "24980"}})
+        assert listed.status_code == 200, listed.text
     # when it is ordered
     with stack.http() as storefront:
         response = storefront.post("/v1/orders", json=body)
@@ -121,6 +124,21 @@ def test_a_flaky_gateway_is_retried_into_one_authorization(stack: RunningStack, 
         response = storefront.post("/v1/orders", json=body)
     assert response.status_code == 201, response.text
     assert ledger_rows(ledger, body["order_id"]) == [("authorize", "succeeded", Decimal(24980))]
+
+
+async def test_a_sku_the_catalog_does_not_know_gets_422_and_starts_nothing(
+    stack: RunningStack, temporal: Client
+) -> None:
+    # given a checkout of a sku the catalog has never had
+    body = checkout_body(lines=[{"sku": "NOT-IN-CATALOG-1", "quantity": 1, "unit_price": "100"}])
+    # when it is ordered
+    with stack.http() as storefront, stack.http("dev-agent") as agent:
+        response = storefront.post("/v1/orders", json=body)
+        # then it is refused naming the sku, and there is no order
+        assert response.status_code == 422 and "NOT-IN-CATALOG-1" in response.json()["detail"]
+        assert agent.get(f"/v1/orders/{body['order_id']}").status_code == 404
+    with pytest.raises(RPCError, match="not found"):
+        await temporal.get_workflow_handle(f"order-{body['order_id']}").describe()
 
 
 async def test_an_invalid_body_gets_422_and_starts_nothing(stack: RunningStack, temporal: Client) -> None:

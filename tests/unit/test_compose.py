@@ -85,17 +85,18 @@ def depends_on(service: dict[str, Any]) -> dict[str, str]:
     return {str(name): str(spec.get("condition", "service_started")) for name, spec in deps.items()}
 
 
-def published_ports(service: dict[str, Any]) -> dict[int, int]:
-    """Host port -> container port for every port the service publishes on the host."""
-    published: dict[int, int] = {}
+def published_ports(service: dict[str, Any]) -> dict[int, tuple[int, str]]:
+    """Host port -> (container port, host address it is bound to) for every port the service publishes."""
+    published: dict[int, tuple[int, str]] = {}
     for port in service.get("ports") or []:
         if isinstance(port, dict):
             if port.get("published") is not None:
-                published[int(str(port["published"]))] = int(port["target"])
+                published[int(str(port["published"]))] = (int(port["target"]), str(port.get("host_ip", "0.0.0.0")))
             continue
         parts = str(port).split("/")[0].split(":")
         if len(parts) >= 2:  # HOST:CONTAINER or IP:HOST:CONTAINER; a lone CONTAINER port is not published
-            published[int(parts[-2])] = int(parts[-1])
+            address = parts[0] if len(parts) == 3 else "0.0.0.0"
+            published[int(parts[-2])] = (int(parts[-1]), address)
     return published
 
 
@@ -297,8 +298,10 @@ def test_the_api_runs_in_production_with_tokens_from_the_host(services: dict[str
     env = environment(api)
     # when its settings are read
     tokens = env.get("OMS_TOKENS", "")
-    # then it runs in production, refuses to start without OMS_TOKENS, and listens beyond the container
-    assert env.get("OMS_ENV") == "production"
+    # then it runs in production unless told otherwise (the simulators' demo), refuses to start without
+    # OMS_TOKENS and the codec's keys, and listens beyond the container
+    assert env.get("OMS_ENV") == "${OMS_ENV:-production}"
+    assert re.fullmatch(r"\$\{OMS_CODEC_KEYS:\?[^}]+\}", env.get("OMS_CODEC_KEYS", ""))
     assert re.fullmatch(r"\$\{OMS_TOKENS:\?[^}]+\}", tokens), f"OMS_TOKENS is {tokens!r}, not required from the host"
     assert env.get("OMS_API_HOST") == "0.0.0.0"
     # and its healthcheck asks GET /healthz on the port the API serves
@@ -307,14 +310,15 @@ def test_the_api_runs_in_production_with_tokens_from_the_host(services: dict[str
     assert ":8000/" in check
 
 
-def test_the_published_ports_are_temporal_the_ui_and_the_api(services: dict[str, dict[str, Any]]) -> None:
-    # given the ports a person connects to: Temporal gRPC, the Temporal UI, the OMS API
-    expected = {"temporal": (7233, 7233), "temporal-ui": (8233, 8080), "oms-api": (8000, 8000)}
-    # when each service's published ports are read
-    found = {name: published_ports(services[name]) for name in expected}
-    # then each host port reaches the port the service listens on
-    for name, (host, container) in expected.items():
-        assert found[name].get(host) == container, f"{name} publishes {found[name]}, expected {host}:{container}"
+def test_only_the_api_is_published_and_the_ui_only_on_loopback(services: dict[str, dict[str, Any]]) -> None:
+    # given every service of the topology
+    # when the ports they publish on the host are read
+    found = {name: published_ports(service) for name, service in services.items()}
+    # then the API is reachable from outside, the UI (no login of its own) only from the host itself, and
+    # nothing else: Temporal's gRPC and the databases have no published port
+    assert found["oms-api"] == {8000: (8000, "0.0.0.0")}
+    assert found["temporal-ui"] == {8233: (8080, "127.0.0.1")}
+    assert {name: ports for name, ports in found.items() if ports and name not in ("oms-api", "temporal-ui")} == {}
 
 
 def test_the_workers_scale_out_and_the_simulators_start_only_on_request(services: dict[str, dict[str, Any]]) -> None:

@@ -16,12 +16,13 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from domain import events as ev
-from domain.models import MAX_AMOUNT, SkuQuantity
+from domain.models import MAX_AMOUNT, PlaceOrder, SkuQuantity
 from domain.order import Order
-from starter.api import inventory, orders, service, webhooks
+from starter.api import catalog, inventory, orders, service, webhooks
 from starter.api.auth import parse_tokens
 from starter.settings import Settings
 from tests.orders import checkout_body, place_order
+from tests.unit.test_api_catalog import catalog_of, product
 from tests.unit.test_api_service_actions import (
     AS_AGENT,
     AS_OPERATOR,
@@ -77,6 +78,8 @@ def http(workflows: CheckoutClient) -> Iterator[TestClient]:
         app.include_router(module.router)
     app.state.tokens = parse_tokens(TOKENS, production=False)
     app.state.services = BoundsServices(client=workflows, queries=FakeQueries({"W-1": summary("W-1", "C-1")}))
+    products = catalog_of(*(product(sku, JPY="1000") for sku in ("A", "B", "JET-1", "LEGO-76419")))
+    app.dependency_overrides[catalog.product_catalog] = lambda: products
     with TestClient(app) as client:
         yield client
 
@@ -125,6 +128,24 @@ def test_a_checkout_out_of_bounds_is_422_and_no_order_is_started(
     assert nothing_reached_the_order(workflows)
 
 
+def test_a_checkout_naming_a_sku_the_catalog_does_not_know_is_422_and_no_order_is_started(
+    http: TestClient, workflows: CheckoutClient
+) -> None:
+    # given a checkout of a product the catalog has and two it does not
+    lines = [
+        {"sku": "LEGO-76419", "quantity": 1, "unit_price": "24980"},
+        {"sku": "NOT-IN-CATALOG-1", "quantity": 1, "unit_price": "100"},
+        {"sku": "NOT-IN-CATALOG-2", "quantity": 1, "unit_price": "100"},
+    ]
+    # when it is posted
+    response = http.post("/v1/orders", json=checkout_body("W-UNKNOWN", lines=lines), headers=AS_AGENT)
+    # then the storefront learns which skus the catalog lacks, and no workflow is started
+    assert response.status_code == 422, response.text
+    assert "NOT-IN-CATALOG-1, NOT-IN-CATALOG-2" in response.json()["detail"]
+    assert "LEGO-76419" not in response.json()["detail"]
+    assert nothing_reached_the_order(workflows)
+
+
 # ---------------------------------------------------------------- service actions
 
 
@@ -151,7 +172,7 @@ def test_a_checkout_out_of_bounds_is_422_and_no_order_is_started(
             "/v1/orders/W-1/exchanges",
             {
                 "returned": [{"sku": "A", "quantity": 1}],
-                "replacement": [{"sku": "B", "quantity": 10_000, "unit_price": "99999999999999"}],
+                "replacement": [{"sku": "B", "quantity": 10_000, "unit_price": "99999999999999", "price_reason": "x"}],
                 "reason": "x",
             },
             "replacement is worth",
@@ -362,3 +383,31 @@ def test_a_return_received_part_resellable_part_damaged_is_taken(http: TestClien
     response = http.post("/v1/webhooks/returns", json=body, headers=AS_PARTNER)
     assert response.status_code == 202, response.text
     assert len(workflows.signals) == 1
+
+
+@pytest.mark.parametrize(
+    ("currency", "price", "accepted"),
+    [
+        ("JPY", "24980", True),
+        ("JPY", "24980.5", False),
+        ("USD", "19.99", True),
+        ("KWD", "1.125", True),
+        ("KWD", "1.1255", False),
+        ("ABC", "10", False),
+        ("XAU", "10", False),
+        ("TND", "1.125", True),
+    ],
+    ids=["yen", "yen-cents", "dollars", "dinars", "dinars-too-fine", "unknown", "gold", "tunisian-dinars"],
+)
+def test_a_checkout_takes_iso_4217_currencies_at_their_own_minor_units(
+    currency: str, price: str, accepted: bool
+) -> None:
+    # given a checkout in a currency, priced with some number of decimals
+    body = {**checkout_body(), "currency": currency}
+    body["lines"] = [{"sku": "LEGO-76419", "quantity": 1, "unit_price": price}]
+    # when it is read, then only a real currency at no more than its minor unit is taken
+    if accepted:
+        assert PlaceOrder.model_validate(body).currency == currency
+    else:
+        with pytest.raises(ValidationError):
+            PlaceOrder.model_validate(body)

@@ -281,6 +281,35 @@ def test_a_read_model_that_cannot_answer_is_503(
     assert workflows.signals == []
 
 
+SHIPPED = {"fulfillment_order_id": "W-1-F1", "event": "shipped", "tracking_number": "YMT-1", "carrier": "yamato"}
+RECEIVED = {"return_id": "W-1-R1", "event": "received", "lines": [{"sku": "A", "quantity": 1, "condition": "damaged"}]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/webhooks/carrier", {"tracking_number": "YMT\x001", "event": "delivered"}),
+        ("/v1/webhooks/warehouse", {**SHIPPED, "tracking_number": "YMT\x001"}),
+        ("/v1/webhooks/warehouse", {**SHIPPED, "carrier": "yama\x00to"}),
+        ("/v1/webhooks/warehouse", {**SHIPPED, "fulfillment_order_id": "W-1-F\x001"}),
+        ("/v1/webhooks/returns", {**RECEIVED, "return_id": "W-1-R\x001"}),
+        ("/v1/webhooks/returns", {**RECEIVED, "lines": [{"sku": "A\x00", "quantity": 1, "condition": "damaged"}]}),
+    ],
+    ids=["carrier-tracking", "warehouse-tracking", "warehouse-carrier", "warehouse-fo", "return-id", "return-sku"],
+)
+def test_a_nul_byte_in_a_partner_identifier_is_422_before_anything_is_looked_up(
+    carrier_http: tuple[TestClient, PerOrderWorkflows], parcels: FakeParcels, path: str, body: dict[str, Any]
+) -> None:
+    # given a partner event naming something with a NUL byte, which no text column takes
+    http, workflows = carrier_http
+    # when it arrives
+    response = http.post(path, json=body, headers=AS_PARTNER)
+    # then it is refused as invalid for good, not "try again" when the database refuses the lookup
+    assert response.status_code == 422, response.text
+    assert parcels.lookups == []
+    assert workflows.signals == []
+
+
 # ---------------------------------------------------------------- transient failures are "try again"
 
 TRANSIENT = [
@@ -329,3 +358,90 @@ def test_a_transient_temporal_failure_is_503_so_the_partner_sends_the_event_agai
     # then the partner is told to try again (5xx), never that the event will not be taken (4xx)
     assert response.status_code == 503, response.text
     assert "try again" in response.json()["detail"]
+
+
+# ---------------------------------------------------------------- partner tokens scoped to one location or carrier
+
+SCOPED_TOKENS = "t-tokyo:partner:DC-TOKYO,t-osaka:partner:DC-OSAKA,t-yamato:partner:yamato,t-sagawa:partner:sagawa"
+
+
+@dataclass
+class PartnersOfRecord:
+    """The read model's answer to which partner a fulfillment order, parcel or return belongs to."""
+
+    asked: list[str] = field(default_factory=list)
+
+    def location_of_fulfillment_order(self, fulfillment_order_id: str) -> str | None:
+        self.asked.append(fulfillment_order_id)
+        return {"W-1-F1": "DC-TOKYO"}.get(fulfillment_order_id)
+
+    def location_of_return(self, return_id: str) -> str | None:
+        return {"W-1-R1": "DC-TOKYO"}.get(return_id)
+
+    def parcel_of_tracking(self, tracking_number: str) -> list[tuple[str, str, str | None]]:
+        # one tracking number two carriers happen to use
+        parcels: dict[str, list[tuple[str, str, str | None]]] = {
+            "Y1": [("W-1", "W-1-F1", "yamato"), ("W-2", "W-2-F1", "sagawa")]
+        }
+        return parcels.get(tracking_number, [])
+
+
+@pytest.fixture
+def scoped(workflows: FakeWorkflows) -> Iterator[TestClient]:
+    app = FastAPI()
+    app.include_router(webhooks.router)
+    app.state.tokens = parse_tokens(SCOPED_TOKENS, production=False)
+    app.state.services = FakeServices(client=workflows, queries=PartnersOfRecord())
+    with TestClient(app) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_location_reports_its_own_fulfillment_order_and_not_another_locations(
+    scoped: TestClient, workflows: FakeWorkflows
+) -> None:
+    body = {"fulfillment_order_id": "W-1-F1", "event": "rejected", "reason": "no stock"}
+    # given W-1-F1 was released to DC-TOKYO
+    # when DC-OSAKA reports it rejected, then that is not its to say
+    refused = scoped.post("/v1/webhooks/warehouse", json=body, headers=bearer("t-osaka"))
+    assert refused.status_code == 403
+    assert "DC-OSAKA" in refused.json()["detail"] and "W-1-F1" in refused.json()["detail"]
+    # and neither is it the carrier's
+    assert scoped.post("/v1/webhooks/warehouse", json=body, headers=bearer("t-yamato")).status_code == 403
+    assert workflows.signals == []
+    # when DC-TOKYO reports it, then the order hears it
+    assert scoped.post("/v1/webhooks/warehouse", json=body, headers=bearer("t-tokyo")).status_code == 202
+    assert [name for _, name, _ in workflows.signals] == [WAREHOUSE_SIGNAL]
+
+
+def test_a_fulfillment_order_the_read_model_has_not_recorded_is_404_to_a_scoped_token(
+    scoped: TestClient, workflows: FakeWorkflows
+) -> None:
+    body = {"fulfillment_order_id": "W-7-F1", "event": "picked_up"}
+    response = scoped.post("/v1/webhooks/warehouse", json=body, headers=bearer("t-tokyo"))
+    assert response.status_code == 404
+    assert workflows.signals == []
+
+
+def test_a_carrier_delivers_only_its_own_parcels(scoped: TestClient, workflows: FakeWorkflows) -> None:
+    delivered = {"tracking_number": "Y1", "event": "delivered"}
+    # given tracking number Y1 used by yamato for W-1 and by sagawa for W-2
+    # when a location reports it delivered, then it is refused
+    assert scoped.post("/v1/webhooks/carrier", json=delivered, headers=bearer("t-tokyo")).status_code == 403
+    assert workflows.signals == []
+    # when yamato reports it delivered, then only yamato's order hears it
+    response = scoped.post("/v1/webhooks/carrier", json=delivered, headers=bearer("t-yamato"))
+    assert response.status_code == 202, response.text
+    assert response.json()["order_ids"] == ["W-1"]
+    assert [wid for wid, _, _ in workflows.signals] == ["order-W-1"]
+
+
+def test_a_return_is_received_only_where_it_was_sent(scoped: TestClient, workflows: FakeWorkflows) -> None:
+    body = {"return_id": "W-1-R1", "event": "received", "lines": [{"sku": "A", "quantity": 1, "condition": "damaged"}]}
+    assert scoped.post("/v1/webhooks/returns", json=body, headers=bearer("t-osaka")).status_code == 403
+    assert workflows.signals == []
+    assert scoped.post("/v1/webhooks/returns", json=body, headers=bearer("t-tokyo")).status_code == 202
+    assert len(workflows.signals) == 1

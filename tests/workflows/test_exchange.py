@@ -185,3 +185,18 @@ async def test_the_replacement_cannot_be_canceled_the_return_pays_for_it(harness
     # then the cancel is refused: the replacement belongs to the exchange
     assert "use a return" in reason
     assert final_order(harness).line(TEA).canceled == 0
+
+
+async def test_a_price_an_agent_set_is_on_the_timeline_with_its_reason(harness: Harness) -> None:
+    # given a delivered order of one small tea tin
+    handle, _ = await delivered_order(harness, lego=1, tea=1)
+    # when an agent exchanges it for a large tin at 2400, not its list price, saying why
+    request = swap(units(tea=1), (TEA_LARGE, 1, Decimal(2400)))
+    request.replacement[0].price_reason = "large tin late for weeks: same price as the small one"
+    result = await exchange(handle, request)
+    # then nothing more is charged, and the exchange on the timeline carries the price and why it was set
+    assert result.difference == 0
+    [requested] = recorded(harness, "ExchangeRequested")
+    assert isinstance(requested, ev.ExchangeRequested)
+    assert requested.lines[0].price_reason == "large tin late for weeks: same price as the small one"
+    assert "1 x TEA-MATCHA-200 at 2400 (price set: large tin late for weeks" in ev.describe(requested)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from starter.temporal import oms_data_converter
 from tests.workflows.paths import PATHS
 from worker import sandbox_runner
 from workflows.order import OrderWorkflow
@@ -29,9 +29,9 @@ def path_and_version(stem: str) -> tuple[str, str]:
 async def test_saved_history_replays_without_nondeterminism(name: str) -> None:
     # given a history recorded by an earlier version of the workflow
     history = WorkflowHistory.from_json(f"order-{name}", HISTORIES[name])
-    # when the current code replays it
+    # when the current code replays it, with the codec (which passes the payloads of histories saved before it)
     replayer = Replayer(
-        workflows=[OrderWorkflow], data_converter=pydantic_data_converter, workflow_runner=sandbox_runner()
+        workflows=[OrderWorkflow], data_converter=oms_data_converter(), workflow_runner=sandbox_runner()
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     # then it makes the same decisions

@@ -1,0 +1,547 @@
+"""Every route of the API, for every kind of caller, against the answer that caller gets.
+
+The app is the real one (`create_app`), with Temporal, the read model, the inventory and the catalog stood in for.
+A route added without a row in MATRIX fails `test_every_route_has_a_row`; every cell is then asked once, and a
+caller refused (401 or 403) or kept out (404) must not have moved anything: no update, no signal, no stock or
+product written.
+"""
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+
+from starter.api import catalog, inventory, orders
+from starter.api.app import create_app
+from starter.settings import Settings
+from store.catalog import Product, ProductDetails
+from store.inventory_model import AdjustedLevel, Availability, LocationInfo
+from store.read_model import (
+    FulfillmentOrderSummary,
+    OrderListItem,
+    OrderSummary,
+    PaymentTotals,
+    ReturnSummary,
+    TimelineEntry,
+)
+from workflows.messages import (
+    ADDRESS_UPDATE,
+    APPEASEMENT_UPDATE,
+    CANCEL_UPDATE,
+    EXCHANGE_UPDATE,
+    RESHIP_UPDATE,
+    RETRY_UPDATE,
+    RETURN_UPDATE,
+    REVIEW_UPDATE,
+    ActionResult,
+    AppeasementResult,
+    CancelResult,
+    CheckoutResult,
+    ExchangeResult,
+    RetryResult,
+    ReturnResult,
+)
+
+# Who calls: one token each. The order W-1 is customer C-1's; its fulfillment order W-1-F1 ships from DC-TOKYO
+# with yamato (tracking Y1), and its return W-1-R1 goes back to DC-TOKYO.
+TOKEN_OF = {
+    "storefront": "t-storefront",
+    "agent": "t-agent",
+    "customer own": "t-c1",
+    "customer other": "t-c2",
+    "partner DC-TOKYO": "t-partner-dc-tokyo",
+    "partner yamato": "t-partner-yamato",
+    "partner DC-OSAKA": "t-partner-dc-osaka",
+    "partner unscoped": "t-partner",
+    "operator": "t-operator",
+}
+TOKENS = ",".join(
+    [
+        "t-storefront:storefront",
+        "t-agent:agent:A-7",
+        "t-c1:customer:C-1",
+        "t-c2:customer:C-2",
+        "t-partner-dc-tokyo:partner:DC-TOKYO",
+        "t-partner-yamato:partner:yamato",
+        "t-partner-dc-osaka:partner:DC-OSAKA",
+        "t-partner:partner",
+        "t-operator:operator",
+    ]
+)
+CALLERS = ("none", *TOKEN_OF)
+PARTNERS = ("partner DC-TOKYO", "partner yamato", "partner DC-OSAKA", "partner unscoped")
+PUBLIC = dict.fromkeys(CALLERS, 200)
+
+LINES = [{"sku": "LEGO-76419", "quantity": 1}]
+ADDRESS = {"name": "Aiko Sato", "line1": "2-2 Umeda", "city": "Osaka", "postal_code": "530-0001", "country": "JP"}
+CHECKOUT = {
+    "order_id": "W-9",
+    "channel": "web",
+    "customer": {"id": "C-1", "email": "c1@example.com", "name": "Aiko Sato"},
+    "currency": "JPY",
+    "lines": [{"sku": "LEGO-76419", "quantity": 1, "unit_price": "24980"}],
+    "shipping_address": {**ADDRESS, "latitude": 34.70, "longitude": 135.49},
+    "delivery_method": "standard",
+    "payment": {"method": "card", "token": "tok_visa"},
+}
+
+
+def only(allowed: dict[str, int], otherwise: int = 403) -> dict[str, int]:
+    """401 without a token, `allowed` for those named, `otherwise` for every other caller."""
+    return {"none": 401, **dict.fromkeys(TOKEN_OF, otherwise), **allowed}
+
+
+def of_customer(code: int, *staff: str) -> dict[str, int]:
+    """An action on C-1's order: `staff` and C-1 get `code`, C-2 is told there is no such order."""
+    return only({**dict.fromkeys(staff, code), "customer own": code, "customer other": 404})
+
+
+ANY_ROLE = only(dict.fromkeys(TOKEN_OF, 200))
+# the warehouse, carrier and return webhooks: only the partner the event concerns, or one speaking for all
+FOR_LOCATION = only({"partner DC-TOKYO": 202, "partner unscoped": 202})
+FOR_CARRIER = only({"partner yamato": 202, "partner unscoped": 202})
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    json: Any = None
+    params: dict[str, Any] | None = None
+
+
+# (method, route path) -> the call made, and each caller's answer
+MATRIX: dict[tuple[str, str], tuple[Call, dict[str, int]]] = {
+    ("GET", "/openapi.json"): (Call("GET", "/openapi.json"), PUBLIC),
+    ("GET", "/docs"): (Call("GET", "/docs"), PUBLIC),
+    ("GET", "/docs/oauth2-redirect"): (Call("GET", "/docs/oauth2-redirect"), PUBLIC),
+    ("GET", "/redoc"): (Call("GET", "/redoc"), PUBLIC),
+    ("GET", "/healthz"): (Call("GET", "/healthz"), PUBLIC),
+    ("POST", "/v1/orders"): (Call("POST", "/v1/orders", CHECKOUT), only({"storefront": 201, "agent": 201})),
+    ("GET", "/v1/orders"): (
+        Call("GET", "/v1/orders", params={"customer_id": "C-1"}),
+        only({"agent": 200, "operator": 200, "customer own": 200}),
+    ),
+    ("GET", "/v1/orders/{order_id}"): (
+        Call("GET", "/v1/orders/W-1"),
+        of_customer(200, "storefront", "agent", "operator"),
+    ),
+    ("POST", "/v1/orders/{order_id}/cancel"): (
+        Call("POST", "/v1/orders/W-1/cancel", {"reason": "changed my mind"}),
+        of_customer(200, "agent", "storefront"),
+    ),
+    ("POST", "/v1/orders/{order_id}/returns"): (
+        Call("POST", "/v1/orders/W-1/returns", {"lines": LINES, "reason": "too small"}),
+        of_customer(201, "agent"),
+    ),
+    ("POST", "/v1/orders/{order_id}/exchanges"): (
+        Call(
+            "POST",
+            "/v1/orders/W-1/exchanges",
+            {"returned": LINES, "replacement": [{"sku": "LEGO-76420", "quantity": 1}], "reason": "size"},
+        ),
+        of_customer(201, "agent"),
+    ),
+    ("POST", "/v1/orders/{order_id}/appeasements"): (
+        Call("POST", "/v1/orders/W-1/appeasements", {"amount": "500", "reason": "late"}),
+        only({"agent": 200}),
+    ),
+    ("GET", "/v1/orders/{order_id}/payments"): (
+        Call("GET", "/v1/orders/W-1/payments"),
+        only({"agent": 200, "operator": 200}),
+    ),
+    ("POST", "/v1/orders/{order_id}/review"): (
+        Call("POST", "/v1/orders/W-1/review", {"decision": "approve", "reason": "known customer"}),
+        only({"agent": 200}),
+    ),
+    ("POST", "/v1/orders/{order_id}/address"): (
+        Call("POST", "/v1/orders/W-1/address", {"address": ADDRESS, "reason": "moved"}),
+        of_customer(200, "agent"),
+    ),
+    ("POST", "/v1/orders/{order_id}/reships"): (
+        Call("POST", "/v1/orders/W-1/reships", {"lines": LINES, "reason": "lost"}),
+        only({"agent": 201}),
+    ),
+    ("POST", "/v1/orders/{order_id}/fulfillment-orders/{fulfillment_order_id}/picked-up"): (
+        Call("POST", "/v1/orders/W-1/fulfillment-orders/W-1-F1/picked-up"),
+        only({"agent": 202}),
+    ),
+    ("POST", "/v1/orders/{order_id}/retry"): (
+        Call("POST", "/v1/orders/W-1/retry", {"reason": "gateway is back"}),
+        only({"agent": 200, "operator": 200}),
+    ),
+    ("POST", "/v1/webhooks/warehouse"): (
+        Call(
+            "POST",
+            "/v1/webhooks/warehouse",
+            {"fulfillment_order_id": "W-1-F1", "event": "shipped", "tracking_number": "Y1", "carrier": "yamato"},
+        ),
+        FOR_LOCATION,
+    ),
+    ("POST", "/v1/webhooks/carrier"): (
+        Call("POST", "/v1/webhooks/carrier", {"tracking_number": "Y1", "event": "delivered"}),
+        FOR_CARRIER,
+    ),
+    ("POST", "/v1/webhooks/returns"): (
+        Call(
+            "POST",
+            "/v1/webhooks/returns",
+            {"return_id": "W-1-R1", "event": "received", "lines": [{**LINES[0], "condition": "resellable"}]},
+        ),
+        FOR_LOCATION,
+    ),
+    ("GET", "/v1/locations"): (Call("GET", "/v1/locations"), ANY_ROLE),
+    ("GET", "/v1/availability"): (Call("GET", "/v1/availability", params={"sku": "LEGO-76419"}), ANY_ROLE),
+    ("POST", "/v1/inventory/adjustments"): (
+        Call("POST", "/v1/inventory/adjustments", {"location_id": "DC-TOKYO", "sku": "LEGO-76419", "delta": 5}),
+        only({"operator": 200, "partner DC-TOKYO": 200, "partner unscoped": 200}),
+    ),
+    ("GET", "/v1/products/{sku}"): (Call("GET", "/v1/products/LEGO-76419"), ANY_ROLE),
+    ("PUT", "/v1/products/{sku}"): (
+        Call("PUT", "/v1/products/LEGO-76419", {"name": "Ferrari", "prices": {"JPY": "24980"}}),
+        only({"operator": 200}),
+    ),
+}
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+UPDATE_ANSWERS: dict[str, Any] = {
+    CANCEL_UPDATE: CancelResult(order_id="W-1", status="canceled", canceled=[]),
+    RETURN_UPDATE: ReturnResult(
+        return_id="W-1-R2", rma="RMA-W-1-R2", label=None, location_id="DC-TOKYO", refund_estimate=Decimal(24980)
+    ),
+    EXCHANGE_UPDATE: ExchangeResult(
+        exchange_id="W-1-X1",
+        return_id="W-1-R2",
+        rma="RMA-W-1-R2",
+        label=None,
+        location_id="DC-TOKYO",
+        difference=Decimal(0),
+        fulfillment_order_ids=["W-1-F2"],
+    ),
+    APPEASEMENT_UPDATE: AppeasementResult(order_id="W-1", refunded=Decimal(500), refundable_left=Decimal(24480)),
+    REVIEW_UPDATE: ActionResult(order_id="W-1", status="accepted"),
+    ADDRESS_UPDATE: ActionResult(order_id="W-1", status="accepted"),
+    RESHIP_UPDATE: ActionResult(order_id="W-1", status="delivered", fulfillment_order_ids=["W-1-F2"]),
+    RETRY_UPDATE: RetryResult(order_id="W-1", status="delivered", retried=[], attention=None),
+}
+
+
+def order_w1() -> OrderSummary:
+    zero = Decimal(0)
+    return OrderSummary(
+        order_id="W-1",
+        workflow_id="order-W-1",
+        status="delivered",
+        channel="web",
+        customer={"id": "C-1"},
+        currency="JPY",
+        total=Decimal(24980),
+        delivery_method="standard",
+        shipping_address={},
+        fraud_score=12,
+        lines=[],
+        fulfillment_orders=[
+            FulfillmentOrderSummary(
+                id="W-1-F1",
+                location_id="DC-TOKYO",
+                status="delivered",
+                lines=LINES,
+                carrier="yamato",
+                tracking_number="Y1",
+                captured=Decimal(24980),
+                refunded=zero,
+                invoice_id=None,
+                promised_date=None,
+            )
+        ],
+        shipments=[],
+        payment=PaymentTotals(authorized=zero, captured=zero, refunded=zero, voided=zero),
+        payments=[],
+        invoices=[],
+        returns=[
+            ReturnSummary(
+                return_id="W-1-R1",
+                rma="RMA-W-1-R1",
+                status="requested",
+                method="mail",
+                location_id="DC-TOKYO",
+                label=None,
+                lines=LINES,
+                received=[],
+                refund_amount=Decimal(24980),
+            )
+        ],
+        timeline=[],
+        placed_at=NOW,
+        updated_at=NOW,
+    )
+
+
+@dataclass
+class Temporal:
+    """The Temporal client: what reached an order's workflow, and canned answers."""
+
+    updates: list[tuple[str, str]] = field(default_factory=list)
+    signals: list[tuple[str, str]] = field(default_factory=list)
+
+    def get_workflow_handle(self, workflow_id: str) -> "Handle":
+        return Handle(workflow_id, self)
+
+    async def execute_update_with_start_workflow(self, name: str, **_: Any) -> CheckoutResult:
+        self.updates.append(("order-W-9", name))
+        return CheckoutResult(order_id="W-9", status="accepted", currency="JPY", total=Decimal(24980))
+
+    @property
+    def service_client(self) -> "Temporal":
+        return self
+
+    async def check_health(self) -> bool:
+        return True
+
+
+@dataclass
+class Handle:
+    workflow_id: str
+    temporal: Temporal
+
+    async def execute_update(self, name: str, request: Any, *, result_type: type[Any]) -> Any:
+        self.temporal.updates.append((self.workflow_id, name))
+        return UPDATE_ANSWERS[name]
+
+    async def signal(self, name: str, payload: Any) -> None:
+        self.temporal.signals.append((self.workflow_id, name))
+
+
+class ReadModel:
+    """The read model of the one order W-1."""
+
+    def get(self, order_id: str) -> OrderSummary | None:
+        return order_w1() if order_id == "W-1" else None
+
+    def search(self, customer_id: str | None = None, **_: Any) -> list[OrderListItem]:
+        return [
+            OrderListItem(
+                order_id="W-1",
+                status="delivered",
+                channel="web",
+                customer_id="C-1",
+                currency="JPY",
+                total=Decimal(24980),
+                placed_at=NOW,
+            )
+        ]
+
+    def fulfillment_orders_of_tracking(self, tracking_number: str) -> list[tuple[str, str]]:
+        return [("W-1", "W-1-F1")] if tracking_number == "Y1" else []
+
+    def parcel_of_tracking(self, tracking_number: str) -> list[tuple[str, str, str | None]]:
+        return [("W-1", "W-1-F1", "yamato")] if tracking_number == "Y1" else []
+
+    def location_of_fulfillment_order(self, fulfillment_order_id: str) -> str | None:
+        return "DC-TOKYO" if fulfillment_order_id == "W-1-F1" else None
+
+    def location_of_return(self, return_id: str) -> str | None:
+        return "DC-TOKYO" if return_id == "W-1-R1" else None
+
+    def backordered_orders_needing(self, sku: str) -> list[str]:
+        return []
+
+
+class Connection:
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def execute(self, statement: object) -> None:
+        return None
+
+
+class Database:
+    def connect(self) -> Connection:
+        return Connection()
+
+
+@dataclass
+class Writes:
+    """Stock and products written: a refused caller writes none."""
+
+    made: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Services:
+    client: Temporal
+    queries: ReadModel
+    engine: Database
+    settings: Settings
+    writes: Writes
+
+
+class Catalog:
+    def __init__(self, writes: Writes) -> None:
+        self.writes = writes
+
+    def _product(self, sku: str) -> Product:
+        return Product(sku=sku, name="LEGO", prices={"JPY": Decimal(24980)})
+
+    def get(self, sku: str) -> Product | None:
+        return self._product(sku)
+
+    def products(self, skus: Sequence[str]) -> dict[str, Product]:
+        return {sku: self._product(sku) for sku in skus}
+
+    def unknown(self, skus: Sequence[str]) -> list[str]:
+        return []
+
+    def put(self, sku: str, details: ProductDetails) -> Product:
+        self.writes.made.append(f"product {sku}")
+        return self._product(sku)
+
+
+def inventory_of(writes: Writes) -> type:
+    class Inventory:
+        def __init__(self, engine: object) -> None:
+            pass
+
+        def locations(self) -> list[LocationInfo]:
+            return []
+
+        def availability(self, *_: Any, **__: Any) -> Availability:
+            return Availability(low_stock_threshold=5, skus=[])
+
+        def adjust(self, location_id: str, sku: str, **_: Any) -> AdjustedLevel:
+            writes.made.append(f"stock {location_id} {sku}")
+            return AdjustedLevel(location_id=location_id, sku=sku, on_hand=5, reserved=0, safety_stock=0)
+
+    return Inventory
+
+
+def route_keys(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route the app serves; HEAD and OPTIONS that the framework adds are left out."""
+    keys = set()
+    for route in iter_route_contexts(app.routes):
+        for method in route.methods or ():
+            if method != "HEAD" and route.path:
+                keys.add((method, route.path))
+    return keys
+
+
+@pytest.fixture
+def services() -> Services:
+    return Services(
+        client=Temporal(), queries=ReadModel(), engine=Database(), settings=Settings(env="test"), writes=Writes()
+    )
+
+
+@pytest.fixture
+def app(services: Services, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    monkeypatch.setattr(inventory, "InventoryRepository", inventory_of(services.writes))
+    monkeypatch.setattr(orders, "order_transactions", lambda engine, order_id: [])
+    app = create_app(Settings(env="test", tokens=TOKENS))
+    app.state.services = services
+    app.dependency_overrides[catalog.product_catalog] = lambda: Catalog(services.writes)
+    return app
+
+
+@pytest.fixture
+def http(app: FastAPI) -> Iterator[TestClient]:
+    # not entered as a context: the app's lifespan would connect to Temporal and PostgreSQL
+    yield TestClient(app)
+
+
+def test_every_route_has_a_row(app: FastAPI) -> None:
+    # given the app as it is served
+    # when its routes are walked
+    served = route_keys(app)
+    # then each one has a row in the matrix, and no row is for a route that is gone
+    assert served - MATRIX.keys() == set(), "routes without a row in MATRIX"
+    assert MATRIX.keys() - served == set(), "rows in MATRIX for routes the app no longer serves"
+
+
+CELLS = [pytest.param(key, caller, id=f"{key[0]} {key[1]} as {caller}") for key in MATRIX for caller in CALLERS]
+
+
+@pytest.mark.parametrize(("key", "caller"), CELLS)
+def test_each_caller_gets_its_answer_and_a_refused_one_moves_nothing(
+    http: TestClient, services: Services, key: tuple[str, str], caller: str
+) -> None:
+    # given a caller and a route, and the answer it should get
+    call, answers = MATRIX[key]
+    expected = answers[caller]
+    headers = {} if caller == "none" else {"Authorization": f"Bearer {TOKEN_OF[caller]}"}
+    # when it calls the route with a valid request
+    response = http.request(call.method, call.path, json=call.json, params=call.params, headers=headers)
+    # then that is the answer
+    assert response.status_code == expected, response.text
+    if expected in (401, 403, 404):
+        # and nothing reached an order's workflow, the stock or the catalog
+        assert services.client.updates == []
+        assert services.client.signals == []
+        assert services.writes.made == []
+    elif call.method != "GET":
+        # an allowed change did reach what it changes: the refusals above are the caller's, not the request's
+        assert services.client.updates or services.client.signals or services.writes.made
+
+
+def test_every_caller_has_a_cell_in_every_row() -> None:
+    for key, (_, answers) in MATRIX.items():
+        assert set(answers) == set(CALLERS), key
+
+
+def test_a_customer_sees_that_an_agent_acted_but_not_which_agent_nor_the_review(
+    http: TestClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given C-1's order, canceled in part by agent A-7 after a fraud review
+    entries = [
+        TimelineEntry(
+            seq=1, type="ReviewDecided", at=NOW, actor="agent:A-7", summary="Approved after review by agent:A-7: ok"
+        ),
+        TimelineEntry(
+            seq=2, type="ItemsCanceled", at=NOW, actor="agent:A-7", summary="Canceled 1 x A by agent:A-7: asked"
+        ),
+    ]
+    with_timeline = order_w1().model_copy(update={"timeline": entries})
+    monkeypatch.setattr(services.queries, "get", lambda order_id: with_timeline)
+    # when the customer reads it
+    seen = http.get("/v1/orders/W-1", headers={"Authorization": "Bearer t-c1"}).json()
+    # then the cancel says an agent did it, the review and the fraud score are not there
+    assert [(e["type"], e["actor"], e["summary"]) for e in seen["timeline"]] == [
+        ("ItemsCanceled", "agent", "Canceled 1 x A by agent: asked")
+    ]
+    assert seen["fraud_score"] is None
+    assert "A-7" not in json.dumps(seen)
+    # while an agent sees who it was
+    staff = http.get("/v1/orders/W-1", headers={"Authorization": "Bearer t-agent"}).json()
+    assert [e["actor"] for e in staff["timeline"]] == ["agent:A-7", "agent:A-7"]
+    assert staff["fraud_score"] == 12
+
+
+def test_an_agents_action_is_recorded_with_the_agents_id(http: TestClient, services: Services) -> None:
+    # given agent A-7's own token
+    recorded: list[Any] = []
+    real = Handle.execute_update
+
+    async def keep(self: Handle, name: str, request: Any, *, result_type: type[Any]) -> Any:
+        recorded.append(request)
+        return await real(self, name, request, result_type=result_type)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Handle, "execute_update", keep)
+        # when the agent grants a goodwill refund
+        response = http.post(
+            "/v1/orders/W-1/appeasements",
+            json={"amount": "500", "reason": "late"},
+            headers={"Authorization": "Bearer t-agent"},
+        )
+    # then the order records which agent did it
+    assert response.status_code == 200, response.text
+    assert [r.actor for r in recorded] == ["agent:A-7"]
