@@ -168,7 +168,8 @@ def fulfillment_order_id(order_id: str, n: int) -> str:
 def _parts_of(fo_id: str) -> tuple[str, int] | None:
     """(order id, n) of an id made by `fulfillment_order_id`, else None."""
     order_id, sep, n = fo_id.rpartition("-F")
-    return (order_id, int(n)) if sep and order_id and n.isdigit() else None
+    # ASCII digits only: "²".isdigit() holds, and int("²") raises
+    return (order_id, int(n)) if sep and order_id and n.isascii() and n.isdigit() else None
 
 
 def fulfillment_order_number(fo_id: str) -> int | None:

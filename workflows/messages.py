@@ -165,7 +165,7 @@ def return_id_for(order_id: str, n: int) -> str:
 def order_of_return(return_id: str) -> str | None:
     """Return ids carry their order id, like fulfillment order ids, so a location's event finds its order."""
     order_id, sep, n = return_id.rpartition("-R")
-    return order_id if sep and order_id and n.isdigit() else None
+    return order_id if sep and order_id and n.isascii() and n.isdigit() else None
 
 
 class ReturnRequest(BaseModel):

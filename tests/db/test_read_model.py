@@ -12,7 +12,7 @@ from domain import events as ev
 from domain.models import SkuQuantity
 from domain.order import Order
 from store.read_model import OrderProjection, OrderQueries, OrderSummary, ProjectionBatch, ReturnSummary
-from store.tables import fulfillment_orders, orders, returns
+from store.tables import fulfillment_orders, order_events, orders, returns
 from tests.orders import place_order
 
 pytestmark = pytest.mark.db
@@ -558,3 +558,22 @@ def test_an_exchange_a_failed_refund_and_a_failed_step_show_in_lines_payments_re
     assert "charge 5.01 on shipment" in told["ExchangeRequested"]
     assert "an operator must see to it" in told["StepFailed"]
     assert "an agent must settle it" in told["RefundFailed"]
+
+
+def test_the_read_model_keeps_the_payment_method_but_never_the_token(engine: Engine) -> None:
+    # given an order placed with a distinctive card token
+    order_id = new_order_id()
+    order = Order(order_id=order_id)
+    placed = place_order(order_id, payment={"method": "card", "token": "tok_only_the_gateway_knows_7731"})
+    batch = batch_of(order, [ev.OrderPlaced(at=NOW, actor="customer:C-1", order=placed)])
+    # when it is projected
+    OrderProjection(engine).project(batch)
+    # then no row of the order holds the token, while the timeline still says how it was paid
+    with engine.connect() as conn:
+        stored = [
+            str(dict(row))
+            for table in (orders, order_events)
+            for row in conn.execute(select(table).where(table.c.order_id == order_id)).mappings()
+        ]
+    assert stored and not any("tok_only_the_gateway_knows_7731" in row for row in stored)
+    assert any('"method": "card"' in row or "'method': 'card'" in row for row in stored)

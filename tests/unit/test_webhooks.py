@@ -128,6 +128,17 @@ def test_a_fulfillment_order_id_that_names_no_order_is_404(http: TestClient, wor
     assert workflows.signals == []
 
 
+@pytest.mark.parametrize("fo_id", ["A-F²", "A-F٣", "A-F1²"])
+def test_a_fulfillment_order_number_of_other_digits_names_no_order(
+    http: TestClient, workflows: FakeWorkflows, fo_id: str
+) -> None:
+    # given an id whose number is made of digits that are not ASCII (superscript two, Arabic-Indic three)
+    # when a location reports on it, then it names no order: 404, not a server error, and nothing is signalled
+    response = post(http, {"fulfillment_order_id": fo_id, "event": "ready_for_pickup"})
+    assert response.status_code in (404, 422)
+    assert workflows.signals == []
+
+
 def test_an_order_temporal_does_not_know_is_404(http: TestClient, workflows: FakeWorkflows) -> None:
     # given no workflow for order W-9
     workflows.refuse = RPCError("workflow not found for ID: order-W-9", RPCStatusCode.NOT_FOUND, b"")
