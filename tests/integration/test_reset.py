@@ -99,7 +99,11 @@ def step_run_again(by_hand: RunningStack, workflow_id: str, run_id: str, step: s
                 assert failed, f"run {run_id} of {workflow_id} does not start from a reset"
                 for e in events:
                     if e.event_id > failed[0] and step_of(e) == step:
-                        return json.loads(e.marker_recorded_event_attributes.details["result"].payloads[0].data)
+                        # the step's result is encrypted in the history, as every payload: decode it
+                        stored = e.marker_recorded_event_attributes.details["result"].payloads[0]
+                        codec = temporal.data_converter.payload_codec
+                        [plain] = await codec.decode([stored]) if codec else [stored]
+                        return json.loads(plain.data)
                 await asyncio.sleep(0.1)
 
     return asyncio.run(wait())
