@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     max_history_events: int = 10_000
     # the longest an HTTP request waits for an order's workflow before answering 504
     update_timeout: float = 10.0
+    # a request body above this many bytes is refused with 413 before anything reads it
+    max_body_bytes: int = 1_048_576
     # availability below this many units (in total, and per location) shows as low_stock
     low_stock_threshold: int = 5
     log_json: bool = False

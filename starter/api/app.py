@@ -16,8 +16,9 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starter.api import catalog, health, inventory, operations, orders, service, webhooks
+from starter.api import catalog, codec, health, inventory, operations, orders, service, webhooks
 from starter.api.auth import parse_partner_secrets, parse_tokens
 from starter.api.deps import Services
 from starter.settings import Settings
@@ -63,6 +64,50 @@ UNREADABLE_BODY: dict[str, Any] = {
     "description": "the body is not JSON",
     "content": {"application/json": {"schema": ERROR_SCHEMA}},
 }
+
+
+class BodyLimit:
+    """Refuse a request body above `limit` bytes with 413 before any route reads it: by its Content-Length, or,
+    sent in chunks, once more has arrived. The body (at most `limit` bytes) is read here and handed on whole,
+    so a route never sees part of one. Nothing is started or written for a refused request."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
+        self._limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._limit:
+            await self._too_large(send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before its body arrived
+            body += message.get("body", b"")
+            if len(body) > self._limit:
+                await self._too_large(send)
+                return
+            if not message.get("more_body", False):
+                break
+        handed: list[Message] = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+
+        async def replay() -> Message:
+            return handed.pop() if handed else await receive()
+
+        await self._app(scope, replay, send)
+
+    async def _too_large(self, send: Send) -> None:
+        body = f'{{"detail": "the body is larger than {self._limit} bytes"}}'.encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
 HEALTH_ANSWERS: dict[int | str, dict[str, Any]] = {
     503: {"model": Unavailable, "description": "Temporal or the database cannot be reached: `missing` says which"}
 }
@@ -75,7 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.require_database_url())
-        client = await connect(settings.temporal_target, settings.temporal_namespace)
+        client = await connect(settings.temporal_target, settings.temporal_namespace, settings)
         app.state.services = Services(settings=settings, client=client, engine=engine, queries=OrderQueries(engine))
         yield
         engine.dispose()
@@ -86,6 +131,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router, responses=HEALTH_ANSWERS)
     for router in (orders.router, webhooks.router, inventory.router, catalog.router, service.router, operations.router):
         app.include_router(router, responses=CALLER_ERRORS)
+    app.include_router(codec.router, responses=CALLER_ERRORS)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -114,14 +161,15 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
 
 
 def api_document(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's OpenAPI document, completed with what it leaves out: 400 on the routes that read a body, the error
-    body on every error answer a route declares by description only, and the form a decimal string takes."""
+    """FastAPI's OpenAPI document, completed with what it leaves out: 400 and 413 on the routes that read a body,
+    the error body on every error answer a route declares by description only, and the form a decimal string takes."""
     document = get_openapi(title=app.title, version=app.version, routes=app.routes)
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
             answers: dict[str, Any] = operation.setdefault("responses", {})
             if "requestBody" in operation:
                 answers.setdefault("400", UNREADABLE_BODY)
+                answers.setdefault("413", {"description": "the body is larger than OMS_MAX_BODY_BYTES"})
             for code, answer in answers.items():
                 if code[0] in "45" and "content" not in answer:
                     answer["content"] = {"application/json": {"schema": ERROR_SCHEMA}}

@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payloads
 
-from starter.api.auth import Principal
+from starter.api.auth import Principal, find_principal
 from starter.api.orders import Svc
 from starter.codec import CodecError, EncryptionCodec, codec_for
 
@@ -42,7 +42,7 @@ def _operator(request: Request, cors: dict[str, str]) -> Principal:
     tokens: dict[str, Principal] = request.app.state.tokens
     scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
     token = bearer.strip() if scheme.lower() == "bearer" else request.cookies.get(SESSION_COOKIE, "")
-    who = tokens.get(token)
+    who = find_principal(tokens, token)
     if who is None:
         raise HTTPException(401, "a valid operator token is required", headers={**cors, "WWW-Authenticate": "Bearer"})
     if who.role != "operator":
@@ -129,7 +129,7 @@ async def login_page() -> HTMLResponse:
 async def login(request: Request, svc: Svc) -> HTMLResponse:
     form = parse_qs((await request.body()).decode(errors="replace"))
     token = (form.get("token") or [""])[0].strip()
-    who = request.app.state.tokens.get(token)
+    who = find_principal(request.app.state.tokens, token)
     if who is None or who.role != "operator":
         page = _LOGIN_PAGE.format(message="That is not an operator token.")
         return HTMLResponse(page, status_code=401)

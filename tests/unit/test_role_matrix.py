@@ -115,6 +115,7 @@ class Call:
     path: str
     json: Any = None
     params: dict[str, Any] | None = None
+    changes: bool = True  # False: a POST that only computes an answer (the codec), nothing to see moved
 
 
 # (method, route path) -> the call made, and each caller's answer
@@ -203,6 +204,22 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, int]]] = {
         Call("POST", "/v1/inventory/adjustments", {"location_id": "DC-TOKYO", "sku": "LEGO-76419", "delta": 5}),
         only({"operator": 200, "partner DC-TOKYO": 200, "partner unscoped": 200}),
     ),
+    ("POST", "/codec/encode"): (
+        Call("POST", "/codec/encode", {"payloads": []}, changes=False),
+        only({"operator": 200}),
+    ),
+    ("POST", "/codec/decode"): (
+        Call("POST", "/codec/decode", {"payloads": []}, changes=False),
+        only({"operator": 200}),
+    ),
+    # signing in takes the token from the form, never the bearer header: without one, nobody is signed in
+    ("POST", "/codec/login"): (Call("POST", "/codec/login", changes=False), dict.fromkeys(CALLERS, 401)),
+    # the sign-in page for the Web UI: anyone may see it; it sets a session only for an operator's token
+    ("GET", "/codec/login"): (Call("GET", "/codec/login"), PUBLIC),
+    # a CORS preflight answers by its Origin, whoever asks: from no Web UI it is refused
+    # (tests/unit/test_api_codec.py shows the UI's own origins answered)
+    ("OPTIONS", "/codec/encode"): (Call("OPTIONS", "/codec/encode"), dict.fromkeys(CALLERS, 403)),
+    ("OPTIONS", "/codec/decode"): (Call("OPTIONS", "/codec/decode"), dict.fromkeys(CALLERS, 403)),
     ("GET", "/v1/products/{sku}"): (Call("GET", "/v1/products/LEGO-76419"), ANY_ROLE),
     ("PUT", "/v1/products/{sku}"): (
         Call("PUT", "/v1/products/LEGO-76419", {"name": "Ferrari", "prices": {"JPY": "24980"}}),
@@ -487,7 +504,7 @@ def test_each_caller_gets_its_answer_and_a_refused_one_moves_nothing(
         assert services.client.updates == []
         assert services.client.signals == []
         assert services.writes.made == []
-    elif call.method != "GET":
+    elif call.method not in ("GET", "OPTIONS") and call.changes:
         # an allowed change did reach what it changes: the refusals above are the caller's, not the request's
         assert services.client.updates or services.client.signals or services.writes.made
 
