@@ -6,6 +6,7 @@ import os
 import tempfile
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,11 @@ import httpx
 from starter.bench import report, workloads
 from starter.bench.metrics import RssSampler, WorkloadResult, percentiles
 from starter.bench.profile import WorkerProfile
+from starter.bench.workloads import BENCH_PRICE
 from starter.settings import get_settings
 from starter.stack import BIN, Stack, free_port
 from starter.temporal import connect
+from store.catalog import ProductCatalog, ProductDetails
 from store.db import make_engine
 from store.inventory import InventoryRepository
 
@@ -66,6 +69,8 @@ async def run(options: BenchOptions, stack: Stack) -> dict[str, Any]:
     sku = f"BENCH-{run_id}"
     engine = make_engine(stack.database_url, pool_size=1)
     total_units = options.orders * (2 + len(options.scale)) + options.cancels + 100
+    # checkout takes only skus the catalog knows: the bench's own is listed at the price its orders name
+    ProductCatalog(engine).put(sku, ProductDetails(name="Benchmark item", prices={"JPY": Decimal(BENCH_PRICE)}))
     InventoryRepository(engine).set_on_hand(BENCH_LOCATION, sku, total_units)
     engine.dispose()
 

@@ -119,13 +119,16 @@ async def events_per_order(temporal: Client, workflow_ids: list[str]) -> float:
     return sum(counts) / len(counts) if counts else 0.0
 
 
+BENCH_PRICE = "1000"  # yen: the catalog lists the bench's sku at this price
+
+
 def bench_order(order_id: str, sku: str) -> dict[str, Any]:
     return {
         "order_id": order_id,
         "channel": "web",
         "customer": {"id": "C-BENCH", "email": "bench@example.com", "name": "Bench Shopper"},
         "currency": "JPY",
-        "lines": [{"sku": sku, "quantity": 1, "unit_price": "1000"}],
+        "lines": [{"sku": sku, "quantity": 1, "unit_price": BENCH_PRICE}],
         "shipping_address": {
             "name": "Bench Shopper",
             "line1": "1-1 Marunouchi",
