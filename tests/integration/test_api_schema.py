@@ -78,8 +78,10 @@ def test_every_answer_is_the_one_the_document_declares(
         str(EXAMPLES),
         "--request-timeout",
         str(REQUEST_TIMEOUT),
+        # one worker: in concurrent workers hypothesis parses lambda sources with `ast.parse`, which CPython
+        # 3.11 does not make safe across threads ("AST constructor recursion depth mismatch", seen in CI)
         "--workers",
-        "2",
+        "1",
         "--seed",
         "20240601",
         "--suppress-health-check",
