@@ -20,15 +20,14 @@ from activities.allocation import AllocationActivities
 from activities.logging_interceptor import LogContextInterceptor
 from activities.payments import PaymentActivities
 from activities.projection import ProjectionActivities
-from activities.reference import naive_step
 from activities.returns import ReturnActivities
 from activities.shipment import ShipmentActivities
 from activities.tracking import TrackingActivities
 from domain.routing import RoutingPolicy
 from integrations.carrier import HttpCarrierClient
-from integrations.payments import SimulatedGateway
 from integrations.warehouse import HttpWarehouseClient
 from starter.logs import configure_logging
+from starter.partners import payment_gateway
 from starter.settings import Settings, get_settings
 from starter.supervision import join_running_stack
 from starter.temporal import connect
@@ -61,9 +60,7 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
 
 def build_activities(settings: Settings, engine: Engine) -> list[Callable[..., Any]]:
     inventory = InventoryRepository(engine)
-    payments = PaymentActivities(
-        SimulatedGateway(engine, settings.gateway_latency_ms, failure_rate=settings.simulator_failure_rate)
-    )
+    payments = PaymentActivities(payment_gateway(settings, engine))
     policy = RoutingPolicy(
         split_penalty_km=settings.routing_split_penalty_km,
         same_day_radius_km=settings.routing_same_day_radius_km,
@@ -105,16 +102,20 @@ def build_worker(client: Client, settings: Settings, engine: Engine, executor: T
     )
 
 
-def build_reference_worker(client: Client, settings: Settings, task_queue: str, executor: ThreadPoolExecutor) -> Worker:
-    """The benchmark's floor and naive workloads, on the same worker settings as the order worker."""
+def build_reference_worker(
+    client: Client, settings: Settings, engine: Engine, task_queue: str, executor: ThreadPoolExecutor
+) -> Worker:
+    """The benchmark's floor and naive workloads, on the same worker settings as the order worker; the naive
+    workflow runs the order worker's own activities (same gateway, database, warehouse client and projection)."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[FloorWorkflow, NaiveWorkflow],
-        activities=[naive_step],
+        activities=build_activities(settings, engine),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         max_concurrent_local_activities=ACTIVITY_THREADS,
+        interceptors=[LogContextInterceptor()],
         workflow_runner=workflow_runner(settings),
     )
 
@@ -164,9 +165,11 @@ async def sweep_expired_holds(inventory: InventoryRepository, every_s: float = H
 
 
 async def run_reference_worker(settings: Settings, task_queue: str) -> None:
+    engine = make_engine(settings.require_database_url(), pool_size=ACTIVITY_THREADS // 2)
     client = await connect(settings.temporal_target, settings.temporal_namespace)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        await run_until_stopped(build_reference_worker(client, settings, task_queue, executor))
+        await run_until_stopped(build_reference_worker(client, settings, engine, task_queue, executor))
+    engine.dispose()
 
 
 def main(reference_task_queue: str | None = None) -> None:

@@ -6,6 +6,9 @@ more than was authorized or refund more than was captured, declines, latency and
 With ``failure_rate`` it fails now and then like a real gateway: GatewayUnavailable before the write,
 or after the commit (the answer is lost; the retry with the same idempotency key returns the original
 transaction). Authorizations lapse after ``AUTHORIZATION_TTL`` (``expires_at``).
+
+A card token is vaulted once, at checkout (``save_payment_method``): the gateway keeps it and answers with
+a ``pm_`` reference, which is all the order carries from then on. ``authorize`` takes either.
 """
 
 import random
@@ -24,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import OperationalError
 
 from integrations.simulator_faults import FaultPlan
+from store.tables import gateway_payment_methods as pm
 from store.tables import gateway_transactions as gt
 
 T = TypeVar("T")
@@ -80,9 +84,15 @@ class GatewayRefused(PaymentError):
 
 
 class PaymentGateway(Protocol):
+    def save_payment_method(self, idempotency_key: str, customer_reference: str, token: str) -> str:
+        """Keep the card's token at the gateway; the answer (`pm_...`) pays from then on. One key, one method."""
+        ...
+
     def authorize(
         self, idempotency_key: str, merchant_reference: str, token: str, amount: Decimal, currency: str
-    ) -> GatewayTransaction: ...
+    ) -> GatewayTransaction:
+        """`token` is a saved payment method (`pm_...`), or a card token for orders placed before the vault."""
+        ...
 
     def capture(self, idempotency_key: str, authorization_id: str, amount: Decimal) -> GatewayTransaction: ...
 
@@ -92,12 +102,15 @@ class PaymentGateway(Protocol):
 
     def refund(self, idempotency_key: str, capture_id: str, amount: Decimal) -> GatewayTransaction: ...
 
-    def transactions(self, merchant_reference: str) -> list[GatewayTransaction]: ...
+    def transactions(self, merchant_reference: str) -> list[GatewayTransaction]:
+        """Every transaction made with this merchant reference (the order id), oldest first."""
+        ...
 
 
 APPROVED_TOKEN = "tok_visa"
 DECLINED_TOKEN = "tok_decline"
 FLAKY_TOKEN = "tok_flaky"
+PAYMENT_METHOD_PREFIX = "pm_"
 
 _PREFIX: dict[TransactionKind, str] = {"authorize": "auth", "capture": "cap", "void": "void", "refund": "ref"}
 
@@ -120,6 +133,9 @@ class SimulatedGateway:
         self._attempts_lock = threading.Lock()
 
     # -- the port --------------------------------------------------------------------------------
+    def save_payment_method(self, idempotency_key: str, customer_reference: str, token: str) -> str:
+        return self._faulty(lambda: self._save_payment_method(idempotency_key, customer_reference, token))
+
     def authorize(
         self, idempotency_key: str, merchant_reference: str, token: str, amount: Decimal, currency: str
     ) -> GatewayTransaction:
@@ -134,10 +150,40 @@ class SimulatedGateway:
     def refund(self, idempotency_key: str, capture_id: str, amount: Decimal) -> GatewayTransaction:
         return self._faulty(lambda: self._refund(idempotency_key, capture_id, amount))
 
+    def _save_payment_method(self, idempotency_key: str, customer_reference: str, token: str) -> str:
+        self._network()
+        stmt = (
+            insert(pm)
+            .values(
+                id=f"{PAYMENT_METHOD_PREFIX}{secrets.token_hex(12)}",
+                idempotency_key=idempotency_key,
+                customer_reference=customer_reference,
+                token=token,
+            )
+            .on_conflict_do_nothing(index_elements=[pm.c.idempotency_key])
+        )
+        with self._transaction() as conn:
+            conn.execute(stmt)
+            saved = conn.execute(select(pm).where(pm.c.idempotency_key == idempotency_key)).mappings().one()
+        if saved["token"] != token or saved["customer_reference"] != customer_reference:
+            raise GatewayRefused(f"idempotency key {idempotency_key!r} already saved another payment method")
+        method_id: str = saved["id"]
+        return method_id
+
+    def _card_token(self, token: str) -> str:
+        if not token.startswith(PAYMENT_METHOD_PREFIX):
+            return token
+        with self._transaction() as conn:
+            card = conn.execute(select(pm.c.token).where(pm.c.id == token)).scalar_one_or_none()
+        if card is None:
+            raise GatewayRefused(f"no saved payment method {token}")
+        return str(card)
+
     def _authorize(
         self, idempotency_key: str, merchant_reference: str, token: str, amount: Decimal, currency: str
     ) -> GatewayTransaction:
         self._network()
+        token = self._card_token(token)
         if amount < 0:
             raise GatewayRefused(f"cannot authorize a negative amount ({amount})")
         if token == FLAKY_TOKEN and self._still_flaky(idempotency_key):
@@ -200,25 +246,13 @@ class SimulatedGateway:
             return self._insert_once(conn, idempotency_key, _child(cap, "refund", amount))
 
     def transactions(self, merchant_reference: str) -> list[GatewayTransaction]:
+        # captures, voids and refunds inherit their authorization's reference, so this indexed column finds them all
         self._network()
         with self._transaction() as conn:
             rows = conn.execute(
                 select(gt).where(gt.c.merchant_reference == merchant_reference).order_by(gt.c.created_at, gt.c.id)
             ).mappings()
             return [GatewayTransaction.model_validate(dict(r)) for r in rows]
-
-    # -- back-office reads -----------------------------------------------------------------------
-    def transactions_for_order(self, order_id: str) -> list[GatewayTransaction]:
-        """Every transaction of one order, oldest first, for agents and operators looking at the ledger.
-
-        The order id is the merchant reference its authorization was made with, and captures, voids and
-        refunds inherit their parent's reference, so this indexed column finds all of them exactly;
-        idempotency keys (`order-<order id>:<step>:<n>`) would need parsing, and `order-W-1` is a prefix of
-        `order-W-10`. No simulated latency: this is a reporting read of our ledger, not a gateway call.
-        """
-        stmt = select(gt).where(gt.c.merchant_reference == order_id).order_by(gt.c.created_at, gt.c.id)
-        with self._transaction() as conn:
-            return [GatewayTransaction.model_validate(dict(r)) for r in conn.execute(stmt).mappings()]
 
     # -- simulation ------------------------------------------------------------------------------
     def _faulty(self, call: Callable[[], T]) -> T:

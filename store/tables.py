@@ -315,6 +315,17 @@ gateway_transactions = Table(
 
 Index("ix_gateway_transactions_parent", gateway_transactions.c.parent_id)
 
+# Card tokens the gateway keeps for the orders that paid with them; the order knows only the `pm_` reference.
+gateway_payment_methods = Table(
+    "gateway_payment_methods",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("customer_reference", String(64), nullable=False),
+    Column("token", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 # -- the partner simulators' own state (warehouse, store and carrier) --------------------------
 # What the simulated locations received, so a restarted simulator resumes every fulfillment order in flight.
 simulator_fulfillment_orders = Table(

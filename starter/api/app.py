@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starter.api import catalog, codec, health, inventory, operations, orders, service, webhooks
 from starter.api.auth import parse_partner_secrets, parse_tokens
 from starter.api.deps import Services
+from starter.partners import payment_gateway
 from starter.settings import Settings
 from starter.temporal import connect
 from store.db import make_engine
@@ -121,7 +122,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.require_database_url())
         client = await connect(settings.temporal_target, settings.temporal_namespace, settings)
-        app.state.services = Services(settings=settings, client=client, engine=engine, queries=OrderQueries(engine))
+        app.state.services = Services(
+            settings=settings,
+            client=client,
+            engine=engine,
+            queries=OrderQueries(engine),
+            gateway=payment_gateway(settings, engine),
+        )
         yield
         engine.dispose()
 

@@ -1,4 +1,4 @@
-"""What route handlers share: the Temporal client, the read model and the settings."""
+"""What route handlers share: the Temporal client, the read model, the payment gateway and the settings."""
 
 import asyncio
 from dataclasses import dataclass
@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from integrations.payments import PaymentGateway
 from starter.settings import Settings
 from store.inventory import AdjustedLevel
 from store.read_model import OrderQueries
@@ -25,6 +26,7 @@ class Services:
     client: Client
     engine: Engine
     queries: OrderQueries
+    gateway: PaymentGateway
 
     async def on_stock_received(self, level: AdjustedLevel) -> None:
         """Stock of a SKU came in: every order waiting for that SKU, oldest first, is told so and tries to

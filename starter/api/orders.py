@@ -31,7 +31,7 @@ from domain.models import (
     one_line_per_sku,
 )
 from domain.money import quantize
-from integrations.payments import GatewayUnavailable
+from integrations.payments import GatewayRefused, GatewayUnavailable
 from starter.api.auth import Principal, require
 from starter.api.catalog import Products, priced_replacement
 from starter.api.deps import Services
@@ -92,8 +92,11 @@ def _answer(order_id: str, status: str, reason: str | None, body: dict[str, Any]
     status_code=201,
     responses={
         402: {"description": "payment declined"},
-        409: {"description": "items cannot be allocated"},
-        503: {"description": "the order could not be placed now (Temporal unavailable): nothing was started"},
+        409: {"description": "items cannot be allocated, or the gateway would not save the card"},
+        503: {
+            "description": "the order could not be placed now (Temporal or the payment gateway unavailable): "
+            "nothing was started"
+        },
         **TIMED_OUT,
     },
 )
@@ -105,6 +108,7 @@ async def place_order(
         raise HTTPException(422, f"the catalog has no {', '.join(unknown)}: every line names a product it sells")
     wid = workflow_id_for(order.order_id)
     bound = log.bind(order_id=order.order_id, workflow_id=wid)
+    order = await _with_saved_payment_method(svc, order)
     start: WithStartWorkflowOperation[Any, OrderOutcome] = WithStartWorkflowOperation(
         ORDER_WORKFLOW,
         OrderInput(
@@ -152,6 +156,19 @@ async def place_order(
         return _answer(order.order_id, existing.status, None, _closed_body(existing))
     bound.info("checkout answered", status=result.status)
     return _answer(order.order_id, result.status, result.reason, _result_body(result, wid))
+
+
+async def _with_saved_payment_method(svc: Services, order: PlaceOrder) -> PlaceOrder:
+    """The card's token goes to the gateway and stays there: the order, its workflow input and its history
+    carry only the gateway's `pm_` reference. Keyed by order, so a repeated checkout saves it once."""
+    key = f"{workflow_id_for(order.order_id)}:payment-method"
+    try:
+        method = await asyncio.to_thread(svc.gateway.save_payment_method, key, order.customer.id, order.payment.token)
+    except GatewayUnavailable as err:
+        raise HTTPException(503, f"the order could not be placed now: {err}") from err
+    except GatewayRefused as err:
+        raise HTTPException(409, f"the payment could not be saved: {err}") from err
+    return order.model_copy(update={"payment": order.payment.model_copy(update={"token": method})})
 
 
 def _result_body(result: CheckoutResult, workflow_id: str) -> dict[str, Any]:
@@ -370,7 +387,7 @@ def order_payments(order_id: str, svc: Svc, who: Principal = require("agent", "o
     """The payment gateway's transactions for the order, oldest first: authorizations, captures, voids, refunds."""
     summary_or_404(svc, who, order_id)
     try:
-        return order_transactions(svc.engine, order_id)
+        return order_transactions(svc.gateway, order_id)
     except GatewayUnavailable as err:
         raise HTTPException(503, f"the payment ledger cannot be read now: {err}") from err
 

@@ -9,10 +9,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel
-from sqlalchemy import Engine
 
 from domain.money import quantize
-from integrations.payments import GatewayTransaction, SimulatedGateway, TransactionKind, TransactionStatus
+from integrations.payments import GatewayTransaction, PaymentGateway, TransactionKind, TransactionStatus
 
 
 class PaymentTransaction(BaseModel):
@@ -42,7 +41,7 @@ class PaymentTransaction(BaseModel):
         )
 
 
-def order_transactions(engine: Engine, order_id: str) -> list[PaymentTransaction]:
-    """The order's gateway transactions, oldest first. Raises GatewayUnavailable when the ledger is down."""
-    gateway = SimulatedGateway(engine, latency_ms=0)
-    return [PaymentTransaction.of(tx) for tx in gateway.transactions_for_order(order_id)]
+def order_transactions(gateway: PaymentGateway, order_id: str) -> list[PaymentTransaction]:
+    """The order's gateway transactions, oldest first (the order id is their merchant reference). Raises
+    GatewayUnavailable when the gateway cannot be reached."""
+    return [PaymentTransaction.of(tx) for tx in gateway.transactions(order_id)]

@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain import events as ev
 from domain.models import SkuQuantity
 from domain.order import Order
+from integrations.payments import SimulatedGateway
 from starter.api import inventory
 from starter.api.auth import parse_tokens
 from starter.api.deps import Services
@@ -178,6 +179,7 @@ def services(engine: Engine, temporal: FakeTemporal) -> Services:
         client=cast(Client, temporal),
         engine=engine,
         queries=OrderQueries(engine),
+        gateway=SimulatedGateway(engine, latency_ms=0),
     )
 
 

@@ -302,8 +302,49 @@ def test_at_rate_one_fifth_retries_with_the_same_keys_leave_an_exact_ledger(engi
         void = until_answered(gateway.void, keys[4], auth.id)
 
         # then each step is in the ledger once, with the amounts asked for, whatever failed on the way
-        ledger = gateway.transactions_for_order(reference)
+        ledger = gateway.transactions(reference)
         assert sorted(t.idempotency_key for t in ledger) == sorted(keys)
         assert [t.amount for t in ledger if t.kind == "capture"] == [Decimal("300"), Decimal("200")]
         assert void.amount == Decimal("500")
     assert failures > 0
+
+
+# -- the card vault ------------------------------------------------------------------------------
+
+
+def test_a_saved_card_pays_by_its_reference(gateway: SimulatedGateway) -> None:
+    # given a card token saved at checkout
+    method = gateway.save_payment_method(key(), "C-1", "tok_visa")
+    # when the order authorizes with the reference
+    auth = gateway.authorize(key(), ref(), method, Decimal(500), "JPY")
+    # then the gateway charges the card behind it
+    assert method.startswith("pm_") and "tok_visa" not in method
+    assert auth.status == "succeeded" and auth.amount == Decimal(500)
+
+
+def test_a_saved_declined_card_is_still_declined(gateway: SimulatedGateway) -> None:
+    # given a card the issuer refuses, saved at checkout
+    method = gateway.save_payment_method(key(), "C-1", "tok_decline")
+    # when the order authorizes with it, then the issuer's answer comes back as for the token
+    with pytest.raises(CardDeclined):
+        gateway.authorize(key(), ref(), method, Decimal(500), "JPY")
+
+
+def test_saving_a_card_again_with_its_key_gives_the_same_reference(gateway: SimulatedGateway) -> None:
+    # given a card saved once under a key
+    saved_with = key()
+    first = gateway.save_payment_method(saved_with, "C-1", "tok_visa")
+    # when a repeated checkout saves it again, then it is the same payment method
+    assert gateway.save_payment_method(saved_with, "C-1", "tok_visa") == first
+    # and the key cannot be taken for another card
+    with pytest.raises(GatewayRefused, match="another payment method"):
+        gateway.save_payment_method(saved_with, "C-1", "tok_decline")
+
+
+def test_an_unknown_payment_method_is_refused_and_nothing_is_written(gateway: SimulatedGateway, engine: Engine) -> None:
+    # given a reference the gateway never gave out
+    attempt = key()
+    # when an order authorizes with it, then the gateway refuses, and the ledger has no row for it
+    with pytest.raises(GatewayRefused, match="no saved payment method"):
+        gateway.authorize(attempt, ref(), "pm_000000000000000000000000", Decimal(500), "JPY")
+    assert rows_with_key(engine, attempt) == 0

@@ -53,7 +53,7 @@ def test_an_orders_transactions_are_listed_oldest_first_with_their_keys(gateway:
     # given an order authorized, captured and partly refunded
     paid = authorize_capture_refund(gateway, new_order_id())
     # when its transactions are read
-    ledger = gateway.transactions_for_order(paid.order_id)
+    ledger = gateway.transactions(paid.order_id)
     # then they come in the order they happened, each with its kind, amount and idempotency key
     assert [(t.kind, t.amount, t.idempotency_key) for t in ledger] == [
         ("authorize", Decimal("24980"), key(paid.order_id, "authorize", 1)),
@@ -71,12 +71,12 @@ def test_another_orders_transactions_are_not_mixed_in(gateway: SimulatedGateway)
     first, second = authorize_capture_refund(gateway, base), authorize_capture_refund(gateway, f"{base}0")
     # when each order's transactions are read
     # then each sees its own three and none of the other's
-    assert [t.id for t in gateway.transactions_for_order(first.order_id)] == [
+    assert [t.id for t in gateway.transactions(first.order_id)] == [
         first.auth.id,
         first.capture.id,
         first.refund.id,
     ]
-    assert {t.id for t in gateway.transactions_for_order(second.order_id)} == {
+    assert {t.id for t in gateway.transactions(second.order_id)} == {
         second.auth.id,
         second.capture.id,
         second.refund.id,
@@ -92,9 +92,9 @@ def test_a_replayed_request_shows_once_and_a_decline_shows_with_its_reason(gatew
         gateway.authorize(key(declined_order, "authorize", 1), declined_order, "tok_decline", Decimal("100"), "JPY")
     # when their transactions are read
     # then the retried capture is one transaction, as the customer was charged once
-    assert [t.kind for t in gateway.transactions_for_order(paid.order_id)] == ["authorize", "capture", "refund"]
+    assert [t.kind for t in gateway.transactions(paid.order_id)] == ["authorize", "capture", "refund"]
     # and the declined authorization is there, with the issuer's reason
-    [declined] = gateway.transactions_for_order(declined_order)
+    [declined] = gateway.transactions(declined_order)
     assert (declined.kind, declined.status, declined.decline_reason) == (
         "authorize",
         "declined",
@@ -103,7 +103,7 @@ def test_a_replayed_request_shows_once_and_a_decline_shows_with_its_reason(gatew
 
 
 def test_an_order_that_never_paid_has_no_transactions(gateway: SimulatedGateway) -> None:
-    assert gateway.transactions_for_order(new_order_id()) == []
+    assert gateway.transactions(new_order_id()) == []
 
 
 # ---------------------------------------------------------------- the same, through GET /v1/orders/{id}/payments
@@ -121,7 +121,7 @@ class KnownOrders:
 
 @dataclass
 class LedgerServices:
-    engine: Engine
+    gateway: SimulatedGateway
     queries: KnownOrders
     client: Any = None
 
@@ -163,7 +163,9 @@ def http(engine: Engine, paid: PaidOrder) -> Iterator[TestClient]:
     app = FastAPI()
     app.include_router(orders.router)
     app.state.tokens = parse_tokens("t-operator:operator,t-agent:agent", production=False)
-    app.state.services = LedgerServices(engine, KnownOrders({paid.order_id: order_summary(paid.order_id)}))
+    app.state.services = LedgerServices(
+        SimulatedGateway(engine, latency_ms=0), KnownOrders({paid.order_id: order_summary(paid.order_id)})
+    )
     with TestClient(app) as client:
         yield client
 

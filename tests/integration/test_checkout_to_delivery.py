@@ -1,5 +1,6 @@
 """Orders followed over HTTP through the running system, with the partner simulators on."""
 
+import json
 import os
 import subprocess
 import sys
@@ -86,6 +87,22 @@ def test_posting_the_same_order_again_never_authorizes_twice(stack: RunningStack
     with ledger.connect() as conn:
         held = conn.execute(select(reservations).where(reservations.c.order_id == body["order_id"])).all()
     assert len(held) == 1
+
+
+async def test_the_card_token_never_enters_the_orders_history(stack: RunningStack, temporal: Client) -> None:
+    # given a checkout paying with a card token
+    body = checkout_body(customer=new_customer(), payment={"method": "card", "token": "tok_visa"})
+    with stack.http() as storefront:
+        # when it is accepted
+        assert storefront.post("/v1/orders", json=body).status_code == 201
+    # then no payload of its history, decrypted, holds the token: the order pays by the gateway's reference
+    history = await temporal.get_workflow_handle(f"order-{body['order_id']}").fetch_history()
+    codec = temporal.data_converter.payload_codec
+    stored = [p for e in history.events for p in e.workflow_execution_started_event_attributes.input.payloads]
+    plain = [p.data.decode() for p in (await codec.decode(stored) if codec else stored)]
+    assert plain and all("tok_visa" not in text for text in plain)
+    placed = json.loads(plain[0])["order"]
+    assert placed["payment"]["token"].startswith("pm_")
 
 
 def test_a_declined_card_gets_402_and_nothing_is_reserved(stack: RunningStack, ledger: Engine) -> None:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from domain import events as ev
 from domain.models import MAX_AMOUNT, PlaceOrder, SkuQuantity
 from domain.order import Order
+from integrations.payments import GatewayUnavailable
 from starter.api import catalog, inventory, orders, service, webhooks
 from starter.api.auth import parse_tokens
 from starter.settings import Settings
@@ -59,11 +60,26 @@ class CheckoutClient(FakeWorkflows):
 
 
 @dataclass
+class Vault:
+    """The gateway's card vault: one `pm_` reference per key, the tokens it was given kept here only."""
+
+    saved: dict[str, tuple[str, str]] = field(default_factory=dict)
+    down: bool = False
+
+    def save_payment_method(self, idempotency_key: str, customer_reference: str, token: str) -> str:
+        if self.down:
+            raise GatewayUnavailable("payment gateway unavailable (test)")
+        self.saved.setdefault(idempotency_key, (f"pm_{len(self.saved) + 1:04d}", token))
+        return self.saved[idempotency_key][0]
+
+
+@dataclass
 class BoundsServices:
     client: CheckoutClient
     queries: FakeQueries
     settings: Settings = field(default_factory=Settings)
     engine: Any = field(default_factory=Untouchable)
+    gateway: Vault = field(default_factory=Vault)
 
 
 @pytest.fixture

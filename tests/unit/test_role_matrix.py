@@ -395,12 +395,24 @@ class Writes:
 
 
 @dataclass
+class Gateway:
+    """The payment gateway's vault: saving a card is a write a refused caller never makes."""
+
+    writes: Writes
+
+    def save_payment_method(self, idempotency_key: str, customer_reference: str, token: str) -> str:
+        self.writes.made.append(f"payment method {idempotency_key}")
+        return "pm_test"
+
+
+@dataclass
 class Services:
     client: Temporal
     queries: ReadModel
     engine: Database
     settings: Settings
     writes: Writes
+    gateway: Gateway
 
 
 class Catalog:
@@ -454,15 +466,21 @@ def route_keys(app: FastAPI) -> set[tuple[str, str]]:
 
 @pytest.fixture
 def services() -> Services:
+    writes = Writes()
     return Services(
-        client=Temporal(), queries=ReadModel(), engine=Database(), settings=Settings(env="test"), writes=Writes()
+        client=Temporal(),
+        queries=ReadModel(),
+        engine=Database(),
+        settings=Settings(env="test"),
+        writes=writes,
+        gateway=Gateway(writes),
     )
 
 
 @pytest.fixture
 def app(services: Services, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
     monkeypatch.setattr(inventory, "InventoryRepository", inventory_of(services.writes))
-    monkeypatch.setattr(orders, "order_transactions", lambda engine, order_id: [])
+    monkeypatch.setattr(orders, "order_transactions", lambda gateway, order_id: [])
     app = create_app(Settings(env="test", tokens=TOKENS))
     app.state.services = services
     app.dependency_overrides[catalog.product_catalog] = lambda: Catalog(services.writes)

@@ -19,7 +19,7 @@ from starter.api import webhooks
 from starter.api.app import create_app
 from starter.api.auth import parse_partner_secrets, parse_tokens
 from starter.settings import Settings
-from tests.unit.test_role_matrix import TOKENS, ReadModel, Services, Temporal, Writes
+from tests.unit.test_role_matrix import TOKENS, Gateway, ReadModel, Services, Temporal, Writes
 
 SECRETS = "DC-TOKYO:tokyo-secret-0123456789,yamato:yamato-secret-9876543210"
 SHIPPED = {"fulfillment_order_id": "W-1-F1", "event": "shipped", "tracking_number": "Y1", "carrier": "yamato"}
@@ -41,7 +41,15 @@ def signature(secret: str, body: bytes, at: float) -> str:
 
 @pytest.fixture
 def services() -> Services:
-    return Services(client=Temporal(), queries=ReadModel(), engine=None, settings=Settings(env="test"), writes=Writes())  # type: ignore[arg-type]
+    writes = Writes()
+    return Services(
+        client=Temporal(),
+        queries=ReadModel(),
+        engine=None,  # type: ignore[arg-type]
+        settings=Settings(env="test"),
+        writes=writes,
+        gateway=Gateway(writes),
+    )
 
 
 def app_with(services: Services, secrets: str) -> FastAPI:
