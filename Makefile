@@ -27,10 +27,13 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/pytest -q
 
-# Figures for the benchmark issue: orders/s against the Temporal floor and a naive design, in one run.
-BENCH_ARGS ?= --orders 300 --concurrency 30 --scale 10,30,60 --out bench-out
+# The benchmark's figures: orders/s against the Temporal floor and a naive design, how cost grows with
+# concurrency, order and network size (with a worker profile and flame graph), then memory with open orders held.
+BENCH_ARGS ?= --orders 300 --concurrency 30 --scale 10,30,60 --profile --out bench-out
+OPEN_ORDERS ?= 10000
 bench: $(STAMP)
 	$(BIN)/oms bench $(BENCH_ARGS)
+	$(BIN)/oms bench --open-orders $(OPEN_ORDERS) --concurrency 30 --out bench-out/open-orders
 
 # Saved histories of every path of the order, for the replay tests; an existing one is never overwritten.
 # One path: make histories HISTORIES_ARGS="--path reship"

@@ -33,9 +33,9 @@ from starter.supervision import join_running_stack
 from starter.temporal import connect
 from store.db import make_engine
 from store.inventory import InventoryRepository
-from store.read_model import OrderProjection
-from workflows.order import OrderWorkflow
+from store.order_projection import OrderProjection
 from workflows.reference import FloorWorkflow, NaiveWorkflow
+from workflows.registry import ORDER_WORKFLOWS
 
 # Our own packages and heavy libraries are loaded once, outside the sandbox: re-importing them
 # for every workflow run costs memory and time, and they hold no workflow state.
@@ -92,7 +92,7 @@ def build_worker(client: Client, settings: Settings, engine: Engine, executor: T
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[OrderWorkflow],
+        workflows=ORDER_WORKFLOWS,
         activities=build_activities(settings, engine),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

@@ -25,10 +25,9 @@ from activities.contracts import (
     AmendRequest,
     HandOffRequest,
     ReleaseRequest,
-    fulfillment_order_id,
-    fulfillment_order_number,
 )
 from domain.delivery import promise_date
+from domain.ids import fulfillment_order_id, fulfillment_order_number
 from domain.models import SkuQuantity
 from domain.routing import Candidate, RouteLine, RoutingPolicy, cutoff_passed, route
 from integrations.warehouse import FulfillmentRequest, WarehouseClient, WarehouseRefused

@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from domain.events import RefundPart
+from domain.events import RecordedEvent, RefundPart
 from domain.models import Channel, DeliveryMethod, SkuQuantity
+from domain.order import Order
 
 AUTHORIZE_PAYMENT = "authorize_payment"
 VOID_AUTHORIZATION = "void_authorization"
@@ -161,23 +162,9 @@ class ShipRequest(BaseModel):
     fulfillment_order_id: str | None = None
 
 
-def fulfillment_order_id(order_id: str, n: int) -> str:
-    return f"{order_id}-F{n}"
+class ProjectionBatch(BaseModel):
+    """The order as it stands and the events recorded since the last batch, for the read model."""
 
-
-def _parts_of(fo_id: str) -> tuple[str, int] | None:
-    """(order id, n) of an id made by `fulfillment_order_id`, else None."""
-    order_id, sep, n = fo_id.rpartition("-F")
-    # ASCII digits only: "²".isdigit() holds, and int("²") raises
-    return (order_id, int(n)) if sep and order_id and n.isascii() and n.isdigit() else None
-
-
-def fulfillment_order_number(fo_id: str) -> int | None:
-    parts = _parts_of(fo_id)
-    return parts[1] if parts else None
-
-
-def order_of_fulfillment_order(fo_id: str) -> str | None:
-    """Fulfillment order ids carry their order id, so a partner's event finds its order without a lookup."""
-    parts = _parts_of(fo_id)
-    return parts[0] if parts else None
+    workflow_id: str
+    order: Order
+    events: list[RecordedEvent]

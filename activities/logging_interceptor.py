@@ -6,11 +6,13 @@ import structlog
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from domain.ids import order_id_of_workflow
+
 
 class _BindOrderContext(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
-        order_id = info.workflow_id.removeprefix("order-") if info.workflow_id else None
+        order_id = order_id_of_workflow(info.workflow_id) if info.workflow_id else None
         with structlog.contextvars.bound_contextvars(
             order_id=order_id, workflow_id=info.workflow_id, activity=info.activity_type, attempt=info.attempt
         ):

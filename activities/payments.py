@@ -15,6 +15,7 @@ from activities.contracts import (
     RefundRequest,
     VoidRequest,
 )
+from domain.ids import refund_part_key
 from integrations.payments import CardDeclined, GatewayRefused, GatewayTransaction, PaymentGateway
 
 
@@ -58,7 +59,7 @@ class PaymentActivities:
         """Each part against its own capture, keyed per capture: a retry after a partial failure refunds the rest."""
         results = []
         for part in request.parts:
-            key = f"{request.idempotency_key}:{part.transaction_id}"
+            key = refund_part_key(request.idempotency_key, part.transaction_id)
             try:
                 tx = self._gateway.refund(key, part.transaction_id, part.amount)
             except GatewayRefused as refused:

@@ -2,8 +2,8 @@
 
 from temporalio import activity
 
-from activities.contracts import PROJECT_ORDER
-from store.read_model import OrderProjection, ProjectionBatch
+from activities.contracts import PROJECT_ORDER, ProjectionBatch
+from store.order_projection import OrderProjection
 
 
 class ProjectionActivities:

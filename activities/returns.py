@@ -3,6 +3,7 @@
 from temporalio import activity
 
 from activities.contracts import RESTOCK_RETURN, RestockRequest
+from domain.ids import restock_key
 from store.inventory import InventoryRepository
 
 
@@ -15,7 +16,7 @@ class ReturnActivities:
         """Keyed by return and sku, so a retried step restocks once; returns the units put back."""
         restocked = 0
         for line in request.lines:
-            key = f"{request.return_id}:{line.sku}"
+            key = restock_key(request.return_id, line.sku)
             level = self._inventory.restock(request.location_id, line.sku, line.quantity, request.return_id, key=key)
             restocked += 0 if level.repeated else line.quantity
         return restocked

@@ -1,290 +1,99 @@
-"""Domain events of an order. The Order aggregate changes only by applying one of these."""
+"""Domain events of an order. The Order aggregate changes only by applying one of these.
 
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Annotated, Literal
+The events themselves are defined by phase (events_checkout, events_fulfillment, events_service); this module
+is where they are imported from, with the union every history and read model holds."""
+
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from domain.models import Address, PlaceOrder, SkuQuantity
-
-
-class Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    at: datetime
-    actor: str = "system"
-
-
-class OrderPlaced(Event):
-    type: Literal["OrderPlaced"] = "OrderPlaced"
-    order: PlaceOrder
-
-
-class FraudScreened(Event):
-    type: Literal["FraudScreened"] = "FraudScreened"
-    score: int
-    reasons: list[str] = []
-
-
-class PaymentAuthorized(Event):
-    type: Literal["PaymentAuthorized"] = "PaymentAuthorized"
-    authorization_id: str
-    amount: Decimal
-    expires_at: datetime | None = None  # the gateway's word; an order renews it before capturing after it
-
-
-class AuthorizationRenewed(Event):
-    """What an expiring authorization still held moved to a fresh one, before anything was captured on it."""
-
-    type: Literal["AuthorizationRenewed"] = "AuthorizationRenewed"
-    expiring_id: str
-    authorization_id: str
-    amount: Decimal
-    expires_at: datetime | None = None
-
-
-class PaymentDeclined(Event):
-    type: Literal["PaymentDeclined"] = "PaymentDeclined"
-    reason: str
-
-
-class InventoryReserved(Event):
-    type: Literal["InventoryReserved"] = "InventoryReserved"
-    location_id: str
-    lines: list[SkuQuantity]
-    reship: bool = False  # extra units sent at no charge: not the order's own allocation
-
-
-class OrderUnavailable(Event):
-    type: Literal["OrderUnavailable"] = "OrderUnavailable"
-    reason: str
-    skus: list[str]
-
-
-class AuthorizationVoided(Event):
-    type: Literal["AuthorizationVoided"] = "AuthorizationVoided"
-    authorization_id: str
-    amount: Decimal
-
-
-class FulfillmentOrderCreated(Event):
-    type: Literal["FulfillmentOrderCreated"] = "FulfillmentOrderCreated"
-    fulfillment_order_id: str
-    location_id: str
-    lines: list[SkuQuantity]
-    promised_date: date | None = None
-    reship: bool = False
-    reason: str | None = None  # why it was sent, for a reship
-    exchange_id: str | None = None  # the replacement of an exchange
-
-
-class FulfillmentOrderRejected(Event):
-    """The location refused the fulfillment order; its units are unallocated again and get rerouted."""
-
-    type: Literal["FulfillmentOrderRejected"] = "FulfillmentOrderRejected"
-    fulfillment_order_id: str
-    reason: str
-
-
-class FulfillmentOrderWithdrawn(Event):
-    """Taken back from its location before it shipped (the address changed); its units are routed again."""
-
-    type: Literal["FulfillmentOrderWithdrawn"] = "FulfillmentOrderWithdrawn"
-    fulfillment_order_id: str
-    reason: str
-
-
-class OrderHeld(Event):
-    """The fraud screen asks for a person: reserved but not handed to any location until reviewed."""
-
-    type: Literal["OrderHeld"] = "OrderHeld"
-    score: int
-    until: datetime
-
-
-class ReviewDecided(Event):
-    type: Literal["ReviewDecided"] = "ReviewDecided"
-    approved: bool
-    reason: str
-
-
-class AddressChanged(Event):
-    type: Literal["AddressChanged"] = "AddressChanged"
-    address: Address
-    reason: str
-
-
-class LinesBackordered(Event):
-    """Nothing can fill these units now; the order waits for stock until `until`, then cancels them."""
-
-    type: Literal["LinesBackordered"] = "LinesBackordered"
-    lines: list[SkuQuantity]
-    until: datetime
-
-
-class ReadyForPickup(Event):
-    type: Literal["ReadyForPickup"] = "ReadyForPickup"
-    fulfillment_order_id: str
-    collect_by: datetime
-
-
-class PickedUp(Event):
-    """The customer collected a pickup order at the store: shipped and delivered at once."""
-
-    type: Literal["PickedUp"] = "PickedUp"
-    fulfillment_order_id: str
-
-
-class ShipmentShipped(Event):
-    type: Literal["ShipmentShipped"] = "ShipmentShipped"
-    fulfillment_order_id: str
-    carrier: str
-    tracking_number: str
-
-
-class PaymentCaptured(Event):
-    type: Literal["PaymentCaptured"] = "PaymentCaptured"
-    transaction_id: str
-    fulfillment_order_id: str
-    amount: Decimal
-    authorization_id: str | None = None  # None: the checkout's authorization
-
-
-class InvoiceIssued(Event):
-    type: Literal["InvoiceIssued"] = "InvoiceIssued"
-    invoice_id: str
-    fulfillment_order_id: str
-    amount: Decimal
-
-
-class ShipmentDelivered(Event):
-    type: Literal["ShipmentDelivered"] = "ShipmentDelivered"
-    fulfillment_order_id: str
-    tracking_number: str
-
-
-class ItemsCanceled(Event):
-    type: Literal["ItemsCanceled"] = "ItemsCanceled"
-    lines: list[SkuQuantity]
-    reason: str
-
-
-class OrderCompleted(Event):
-    type: Literal["OrderCompleted"] = "OrderCompleted"
-
-
-class ReturnRequested(Event):
-    type: Literal["ReturnRequested"] = "ReturnRequested"
-    return_id: str
-    rma: str
-    lines: list[SkuQuantity]
-    reason: str
-    method: Literal["mail", "in_store"]
-    location_id: str
-    label: str | None
-    refund_amount: Decimal
-
-
-class ReturnedLine(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    sku: str
-    quantity: int = Field(gt=0)
-    condition: Literal["resellable", "damaged"]
-
-
-class ReturnReceived(Event):
-    type: Literal["ReturnReceived"] = "ReturnReceived"
-    return_id: str
-    lines: list[ReturnedLine]
-
-
-class RefundPart(BaseModel):
-    """One refund against one capture: money goes back the way it came."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    fulfillment_order_id: str
-    transaction_id: str
-    amount: Decimal
-
-
-class RefundIssued(Event):
-    type: Literal["RefundIssued"] = "RefundIssued"
-    refund_id: str
-    return_id: str | None
-    amount: Decimal
-    parts: list[RefundPart]
-
-
-class ExchangeLine(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    sku: str
-    quantity: int = Field(gt=0)
-    unit_price: Decimal = Field(ge=0)
-    # why an agent set this price rather than the order's or the catalog's; absent from older events
-    price_reason: str | None = None
-
-
-class ExchangeRequested(Event):
-    """Returned units are swapped for replacement ones. The returned units' value pays for the replacement
-    (`credit`); `difference` is what the replacement costs beyond it (charged on shipment against
-    `authorization_id`) or, when negative, what the return refunds once received."""
-
-    type: Literal["ExchangeRequested"] = "ExchangeRequested"
-    exchange_id: str
-    return_id: str
-    lines: list[ExchangeLine]
-    credit: Decimal
-    difference: Decimal
-    authorization_id: str | None
-    reason: str
-
-
-class RefundFailed(Event):
-    """The gateway refused a return's refund for good: the units are back, the money needs an agent."""
-
-    type: Literal["RefundFailed"] = "RefundFailed"
-    return_id: str
-    amount: Decimal
-    reason: str
-
-
-class StepFailed(Event):
-    """A service step failed for good and was given up; the timeline says what an operator must see to."""
-
-    type: Literal["StepFailed"] = "StepFailed"
-    step: str
-    reason: str
-
-
-class AttentionNeeded(Event):
-    """The order cannot go on by itself: a step failed for good or a partner stayed silent past its deadline."""
-
-    type: Literal["AttentionNeeded"] = "AttentionNeeded"
-    step: str
-    reason: str
-
-
-class AttentionCleared(Event):
-    type: Literal["AttentionCleared"] = "AttentionCleared"
-    reason: str
-
-
-class PartnerAskedAgain(Event):
-    """A partner was silent past its deadline: the order asked it again (a lost webhook arrives this way)."""
-
-    type: Literal["PartnerAskedAgain"] = "PartnerAskedAgain"
-    fulfillment_order_id: str
-    partner: str
-    waiting_for: str
-
-
-class AppeasementGranted(Event):
-    type: Literal["AppeasementGranted"] = "AppeasementGranted"
-    refund_id: str
-    amount: Decimal
-    reason: str
-    parts: list[RefundPart]
-
+from domain.events_base import Event
+from domain.events_checkout import (
+    AuthorizationRenewed,
+    AuthorizationVoided,
+    FraudScreened,
+    InventoryReserved,
+    OrderHeld,
+    OrderPlaced,
+    OrderUnavailable,
+    PaymentAuthorized,
+    PaymentDeclined,
+    ReviewDecided,
+)
+from domain.events_fulfillment import (
+    FulfillmentOrderCreated,
+    FulfillmentOrderRejected,
+    FulfillmentOrderWithdrawn,
+    InvoiceIssued,
+    ItemsCanceled,
+    LinesBackordered,
+    OrderCompleted,
+    PartnerAskedAgain,
+    PaymentCaptured,
+    PickedUp,
+    ReadyForPickup,
+    ShipmentDelivered,
+    ShipmentShipped,
+)
+from domain.events_service import (
+    AddressChanged,
+    AppeasementGranted,
+    AttentionCleared,
+    AttentionNeeded,
+    ExchangeLine,
+    ExchangeRequested,
+    RefundFailed,
+    RefundIssued,
+    RefundPart,
+    ReturnedLine,
+    ReturnReceived,
+    ReturnRequested,
+    StepFailed,
+)
+
+__all__ = [
+    "EVENT_ADAPTER",
+    "AddressChanged",
+    "AppeasementGranted",
+    "AttentionCleared",
+    "AttentionNeeded",
+    "AuthorizationRenewed",
+    "AuthorizationVoided",
+    "Event",
+    "ExchangeLine",
+    "ExchangeRequested",
+    "FraudScreened",
+    "FulfillmentOrderCreated",
+    "FulfillmentOrderRejected",
+    "FulfillmentOrderWithdrawn",
+    "InventoryReserved",
+    "InvoiceIssued",
+    "ItemsCanceled",
+    "LinesBackordered",
+    "OrderCompleted",
+    "OrderEvent",
+    "OrderHeld",
+    "OrderPlaced",
+    "OrderUnavailable",
+    "PartnerAskedAgain",
+    "PaymentAuthorized",
+    "PaymentCaptured",
+    "PaymentDeclined",
+    "PickedUp",
+    "ReadyForPickup",
+    "RecordedEvent",
+    "RefundFailed",
+    "RefundIssued",
+    "RefundPart",
+    "ReturnReceived",
+    "ReturnRequested",
+    "ReturnedLine",
+    "ReviewDecided",
+    "ShipmentDelivered",
+    "ShipmentShipped",
+    "StepFailed",
+    "describe",
+]
 
 OrderEvent = Annotated[
     OrderPlaced

@@ -24,7 +24,7 @@ Stage = Literal[
     "failed",
 ]
 
-CARRIER = "yamato"
+CARRIER = "yamato"  # the carrier every simulated location hands its parcels to
 PICKUP = "pickup"
 WAREHOUSE_PATH = "/v1/webhooks/warehouse"
 CARRIER_PATH = "/v1/webhooks/carrier"

@@ -16,7 +16,15 @@ from sqlalchemy import Connection, Engine, Select, and_, func, insert, select, u
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from integrations.simulator_faults import FaultPlan
-from integrations.simulator_flows import HANDED_OVER, PICKED, Stage, progressed, remaining_lines, webhook_of
+from integrations.simulator_flows import (
+    CARRIER,
+    HANDED_OVER,
+    PICKED,
+    Stage,
+    progressed,
+    remaining_lines,
+    webhook_of,
+)
 from store.tables import simulator_amendments as am
 from store.tables import simulator_early_cancels as early
 from store.tables import simulator_fulfillment_orders as sfo
@@ -266,8 +274,8 @@ class SimulatorStore:
         count = 2 if first + 1 < len(flow) and self.faults.happens() else 1
         stages = flow[first : first + count]
         if "shipped" in stages and fo["tracking_number"] is None:
-            fo = {**fo, "tracking_number": self._new_tracking_number(conn), "carrier": "yamato"}
-            self._set_fo(conn, fo["fulfillment_order_id"], tracking_number=fo["tracking_number"], carrier="yamato")
+            fo = {**fo, "tracking_number": self._new_tracking_number(conn), "carrier": CARRIER}
+            self._set_fo(conn, fo["fulfillment_order_id"], tracking_number=fo["tracking_number"], carrier=CARRIER)
         for n, stage in enumerate(stages):
             path, body = webhook_of(fo, stage)
             row = {

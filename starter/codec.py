@@ -94,11 +94,6 @@ class EncryptionCodec(PayloadCodec):
         self._current = keys.current
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.keys.items()}
 
-    @property
-    def key_ids(self) -> list[str]:
-        """The ids of the keys held, the one that encrypts first."""
-        return list(self._ciphers)
-
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encode_one(p) for p in payloads]
 

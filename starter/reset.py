@@ -10,7 +10,6 @@ repeated capture with the original transaction.
 """
 
 import json
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +21,9 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.ids import reset_request_id, workflow_id_for
 from starter.settings import Settings
 from starter.temporal import connect
-from workflows.messages import workflow_id_for
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 WORKFLOW_TASK_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
@@ -135,11 +134,6 @@ def _updates_after(events: Sequence[HistoryEvent], event_id: int) -> list[str]:
     ]
 
 
-def request_id(run_id: str, event_id: int, reason: str) -> str:
-    """The same reset of the same run asked twice (a retried call) is one reset: the server deduplicates it."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"oms-reset:{run_id}:{event_id}:{reason}"))
-
-
 async def reset_order(
     client: Client, order_id: str, to: str, reason: str, identity: str = "oms order reset"
 ) -> ResetOutcome:
@@ -159,7 +153,7 @@ async def reset_order(
             workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
             reason=reason,
             workflow_task_finish_event_id=point.event_id,
-            request_id=request_id(run_id, point.event_id, reason),
+            request_id=reset_request_id(run_id, point.event_id, reason),
             reset_reapply_type=ResetReapplyType.RESET_REAPPLY_TYPE_SIGNAL,
             identity=identity,
         )

@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import field_validator, model_validator
+from pydantic import PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.fraud import FraudRules
@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     # the workflow sandbox guards determinism at a cost in CPU per order; see worker.workflow_runner
     workflow_sandbox: bool = False
     log_level: str = "INFO"
+    _fraud_rules: FraudRules = PrivateAttr()
 
     @field_validator(
         "return_window", "backorder_limit", "pickup_hold", "review_window", "fulfillment_sla", "delivery_sla"
@@ -115,9 +116,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _valid_fraud_rules(self) -> "Settings":
+    def _parse_fraud_rules(self) -> "Settings":
+        """OMS_FRAUD_* are parsed once, as the settings load: a typo fails at start, and checkouts reuse the rules."""
         try:
-            self.fraud_rules  # noqa: B018 - parsed once at start, so a typo fails there and not at checkout
+            self._fraud_rules = FraudRules(
+                review_threshold=self.fraud_review_threshold,
+                large_order={code: Decimal(amount) for code, amount in _pairs(self.fraud_large_orders, "large orders")},
+                home_country=dict(_pairs(self.fraud_home_countries, "home countries")),
+            )
         except (ValueError, InvalidOperation) as err:
             raise ValueError(f"the fraud rules do not parse: {err}") from err
         return self
@@ -185,11 +191,7 @@ class Settings(BaseSettings):
     @property
     def fraud_rules(self) -> FraudRules:
         """OMS_FRAUD_* as the rules every new order is screened by (at checkout and at an address change)."""
-        return FraudRules(
-            review_threshold=self.fraud_review_threshold,
-            large_order={code: Decimal(amount) for code, amount in _pairs(self.fraud_large_orders, "large orders")},
-            home_country=dict(_pairs(self.fraud_home_countries, "home countries")),
-        )
+        return self._fraud_rules
 
     @property
     def carrier_target(self) -> str:

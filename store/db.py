@@ -1,7 +1,6 @@
 """Engines and sessions. URLs from embedded PostgreSQL or the environment are normalised to psycopg 3."""
 
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.orm import Session, sessionmaker
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -13,7 +12,3 @@ def sqlalchemy_url(url: str) -> str:
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     return create_engine(sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-
-
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)

@@ -1,17 +1,17 @@
 """Inventory levels, reservations and the ledger of every movement.
 
 A reservation is a conditional update, so stock never goes negative. Every change of on_hand or reserved
-writes an `inventory_movements` row in the same transaction, so a location/SKU's ledger sums to its level
-(`ledger_agrees`). Steps that are retried (Temporal activities, webhooks) pass an idempotency `key`: a
-repeated call with the same key changes nothing.
+writes an `inventory_movements` row in the same transaction, so a location/SKU's ledger sums to its level.
+Steps that are retried (Temporal activities, webhooks) pass an idempotency `key`: a repeated call with the
+same key changes nothing.
 
 Safety stock: reservations never take it, so reserve/release/ship never make on_hand - reserved -
 safety_stock negative. Only an explicit adjustment (`adjust`, `set_on_hand`) may count stock down into
 the safety stock; `Level.available` then reads 0 until stock is received. No movement ever takes on_hand
 below reserved or below zero.
 
-`InventoryRepository` is built in layers: `inventory_reads` (stock, network, availability, ledger
-checks), `reservations` (reserve, release, ship, holds), and here the adjustments; the types are in
+`InventoryRepository` is built in layers: `inventory_reads` (stock, network, availability,
+reservations), `reservations` (reserve, release, ship, holds), and here the adjustments; the types are in
 `inventory_model` and the movement rows in `inventory_ledger`.
 """
 
@@ -32,7 +32,6 @@ from store.inventory_model import (
     Level,
     LocationAvailability,
     LocationInfo,
-    Movement,
     MovementKind,
     Reservation,
     SkuAvailability,
@@ -200,7 +199,6 @@ __all__ = [
     "Level",
     "LocationAvailability",
     "LocationInfo",
-    "Movement",
     "MovementKind",
     "Reservation",
     "SkuAvailability",

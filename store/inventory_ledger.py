@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from domain.ids import movement_key
 from store.inventory_model import (
     MovementKind,
 )
@@ -23,7 +24,7 @@ def movement_keys(key: str | None) -> Iterator[str | None]:
     yield key
     n = 2
     while True:
-        yield None if key is None else f"{key}/{n}"
+        yield None if key is None else movement_key(key, n)
         n += 1
 
 

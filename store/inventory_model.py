@@ -1,7 +1,6 @@
 """What the inventory reads and answers: levels, movements, locations, availability, and its errors."""
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -63,20 +62,6 @@ class AdjustedLevel(Level):
     def received(self) -> bool:
         """Stock came in: waiting (backordered) orders may now proceed."""
         return self.on_hand_delta > 0
-
-
-@dataclass(frozen=True)
-class Movement:
-    id: int
-    location_id: str
-    sku: str
-    kind: MovementKind
-    on_hand_delta: int
-    reserved_delta: int
-    reason: str
-    reference: str | None
-    movement_key: str | None
-    created_at: datetime
 
 
 class Reservation(NamedTuple):

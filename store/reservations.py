@@ -247,10 +247,6 @@ class Reservations(InventoryReads):
         """
         return self._set_expiry(order_id, None)
 
-    def extend(self, order_id: str, expires_at: datetime) -> int:
-        """Move the order's holds' expiry to `expires_at`; returns how many reservations it still holds."""
-        return self._set_expiry(order_id, expires_at)
-
     def _set_expiry(self, order_id: str, expires_at: datetime | None) -> int:
         with self._engine.begin() as conn:
             rows = conn.execute(

@@ -5,7 +5,7 @@ import uuid
 from typing import Any
 
 from domain.models import PlaceOrder
-from starter.cli import SAMPLE_ORDER
+from starter.cli_orders import SAMPLE_ORDER
 
 
 def checkout_body(order_id: str | None = None, **overrides: Any) -> dict[str, Any]:

@@ -22,7 +22,9 @@ from domain.models import (
 )
 from domain.order import Order
 
-ORDER_WORKFLOW = "Order"
+# New orders run the composed workflow; orders started before it finish as the type they started as.
+ORDER_WORKFLOW = "OrderLifecycle"
+LEGACY_ORDER_WORKFLOW = "Order"
 CHECKOUT_UPDATE = "checkout"
 WAREHOUSE_SIGNAL = "warehouse_event"
 CARRIER_SIGNAL = "carrier_event"
@@ -37,14 +39,11 @@ NO_NUL = r"^[^\x00]*$"
 PartnerSku = Annotated[Sku, Field(pattern=NO_NUL)]
 
 
-def workflow_id_for(order_id: str) -> str:
-    return f"order-{order_id}"
-
-
 # The order process a new order runs. 1: orders started before steps needed a person instead of retrying or
 # compensating, and before partner deadlines; they keep running that way. 2: attention, bounded steps,
 # partner deadlines, authorization renewal and continue-as-new. Carried in the input, so choosing costs the
-# history nothing; changes within a version go behind workflow.patched().
+# history nothing; changes within a version go behind workflow.patched(). It chooses within the legacy type
+# (`Order`); the composed workflow (`OrderLifecycle`) always runs version 2's process.
 ORDER_PROCESS_VERSION = 2
 
 
@@ -158,16 +157,6 @@ ADDRESS_UPDATE = "change_address"
 RESHIP_UPDATE = "reship"
 
 
-def return_id_for(order_id: str, n: int) -> str:
-    return f"{order_id}-R{n}"
-
-
-def order_of_return(return_id: str) -> str | None:
-    """Return ids carry their order id, like fulfillment order ids, so a location's event finds its order."""
-    order_id, sep, n = return_id.rpartition("-R")
-    return order_id if sep and order_id and n.isascii() and n.isdigit() else None
-
-
 class ReturnRequest(BaseModel):
     """Return delivered units: by mail with a generated label, or dropped off at a store."""
 
@@ -262,10 +251,6 @@ class ActionResult(BaseModel):
 
 
 EXCHANGE_UPDATE = "exchange"
-
-
-def exchange_id_for(order_id: str, n: int) -> str:
-    return f"{order_id}-X{n}"
 
 
 class ReplacementLine(BaseModel):

@@ -25,7 +25,7 @@ from starter.partners import payment_gateway
 from starter.settings import Settings
 from starter.temporal import connect
 from store.db import make_engine
-from store.read_model import OrderQueries
+from store.order_queries import OrderQueries
 
 
 class FieldError(BaseModel):

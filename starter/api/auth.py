@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from domain.ids import agent_actor, customer_actor, partner_actor
 from starter.settings import DEV_TOKENS
 
 ROLES = frozenset({"storefront", "agent", "customer", "partner", "operator"})
@@ -37,11 +38,11 @@ class Principal:
     def actor(self) -> str:
         """Who did it, as the order's timeline records it."""
         if self.customer_id:
-            return f"customer:{self.customer_id}"
+            return customer_actor(self.customer_id)
         if self.agent_id:
-            return f"agent:{self.agent_id}"
+            return agent_actor(self.agent_id)
         if self.partner_id:
-            return f"partner:{self.partner_id}"
+            return partner_actor(self.partner_id)
         return self.role
 
     def may_see_customer(self, customer_id: str) -> bool:

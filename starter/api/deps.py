@@ -8,11 +8,12 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.ids import workflow_id_for
 from integrations.payments import PaymentGateway
 from starter.settings import Settings
 from store.inventory import AdjustedLevel
-from store.read_model import OrderQueries
-from workflows.messages import STOCK_RECEIVED_SIGNAL, StockReceived, workflow_id_for
+from store.order_queries import OrderQueries
+from workflows.messages import STOCK_RECEIVED_SIGNAL, StockReceived
 
 log = structlog.get_logger()
 

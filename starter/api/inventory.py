@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 
+from domain.ids import adjustment_key
 from domain.models import Channel
 from starter.api.auth import ROLES, Principal, require, require_speaks_for
 from starter.settings import Settings
@@ -145,7 +146,7 @@ async def adjust_inventory(body: AdjustmentBody, svc: Svc, who: Principal = requ
             on_hand=body.on_hand,
             reason=f"{reason} (by {who.actor})",
             reference=body.adjustment_id,
-            key=None if body.adjustment_id is None else f"adjustment:{body.adjustment_id}",
+            key=None if body.adjustment_id is None else adjustment_key(body.adjustment_id),
         )
     except UnknownLocation as err:
         raise HTTPException(404, str(err)) from err

@@ -6,20 +6,14 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self, TypeVar
 
-import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, Field, model_validator
-from temporalio.client import RPCTimeoutOrCancelledError, WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.ids import is_agent_actor, workflow_id_for
 from domain.models import (
     MAX_AMOUNT,
     MAX_LINES,
@@ -32,37 +26,29 @@ from domain.models import (
 )
 from domain.money import quantize
 from integrations.payments import GatewayRefused, GatewayUnavailable
+from starter.api import checkout
 from starter.api.auth import Principal, require
 from starter.api.catalog import Products, priced_replacement
 from starter.api.deps import Services
 from starter.api.payments import PaymentTransaction, order_transactions
 from store.read_model import OrderListItem, OrderSummary, TimelineEntry
-from workflows import search_attributes as sa
 from workflows.messages import (
     APPEASEMENT_UPDATE,
     CANCEL_UPDATE,
-    CHECKOUT_UPDATE,
     EXCHANGE_UPDATE,
-    ORDER_PROCESS_VERSION,
-    ORDER_WORKFLOW,
     RETURN_UPDATE,
     AppeasementRequest,
     AppeasementResult,
     CancelRequest,
     CancelResult,
-    CheckoutResult,
     ExchangeRequest,
     ExchangeResult,
-    OrderInput,
-    OrderOutcome,
     ReturnRequest,
     ReturnResult,
-    workflow_id_for,
 )
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 T = TypeVar("T")
-log = structlog.get_logger()
 
 # How a checkout answer reaches the storefront: accepted orders 201, refusals their own codes.
 REFUSALS = {"payment_declined": 402, "unavailable": 409, "canceled": 409}
@@ -80,11 +66,11 @@ def services(request: Request) -> Services:
 Svc = Annotated[Services, Depends(services)]
 
 
-def _answer(order_id: str, status: str, reason: str | None, body: dict[str, Any]) -> JSONResponse:
-    code = REFUSALS.get(status)
+def _answer(placed: checkout.Placed) -> JSONResponse:
+    code = REFUSALS.get(placed.status)
     if code is None:
-        return JSONResponse(body, status_code=201)
-    return JSONResponse({"detail": reason or status.replace("_", " "), **body}, status_code=code)
+        return JSONResponse(placed.body, status_code=201)
+    return JSONResponse({"detail": placed.reason or placed.status.replace("_", " "), **placed.body}, status_code=code)
 
 
 @router.post(
@@ -103,87 +89,21 @@ def _answer(order_id: str, status: str, reason: str | None, body: dict[str, Any]
 async def place_order(
     order: PlaceOrder, svc: Svc, catalog: Products, who: Principal = require("storefront", "agent")
 ) -> Response:
-    unknown = await asyncio.to_thread(catalog.unknown, [line.sku for line in order.lines])
-    if unknown:  # nothing is started: such a line would wait for stock of a product nobody sells
+    unknown = await checkout.unknown_skus(catalog, order)
+    if unknown:  # nothing is started
         raise HTTPException(422, f"the catalog has no {', '.join(unknown)}: every line names a product it sells")
-    wid = workflow_id_for(order.order_id)
-    bound = log.bind(order_id=order.order_id, workflow_id=wid)
-    order = await _with_saved_payment_method(svc, order)
-    start: WithStartWorkflowOperation[Any, OrderOutcome] = WithStartWorkflowOperation(
-        ORDER_WORKFLOW,
-        OrderInput(
-            order=order,
-            process_version=ORDER_PROCESS_VERSION,
-            fraud_rules=svc.settings.fraud_rules,
-            return_window_seconds=svc.settings.return_window_delta.total_seconds(),
-            backorder_seconds=svc.settings.backorder_seconds(order.channel),
-            pickup_hold_seconds=svc.settings.pickup_hold_seconds,
-            review_seconds=svc.settings.review_seconds,
-            fulfillment_sla_seconds=svc.settings.fulfillment_sla_seconds,
-            delivery_sla_seconds=svc.settings.delivery_sla_seconds,
-            max_history_events=svc.settings.max_history_events,
-        ),
-        id=wid,
-        task_queue=svc.settings.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        result_type=OrderOutcome,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.ORDER_STATUS, "pending"),
-                SearchAttributePair(sa.CUSTOMER_ID, order.customer.id),
-                SearchAttributePair(sa.CHANNEL, order.channel),
-                SearchAttributePair(sa.ORDER_TOTAL, float(order.total)),
-            ]
-        ),
-        static_summary=(
-            f"Order {order.order_id} · {order.customer.id} · {order.channel} · {order.currency} {order.total} · "
-            f"{sum(ln.quantity for ln in order.lines)} unit(s) · {order.delivery_method}"
-        ),
-    )
     try:
-        async with _update_deadline(svc, order.order_id, "checkout"):
-            result = await svc.client.execute_update_with_start_workflow(
-                CHECKOUT_UPDATE, start_workflow_operation=start, result_type=CheckoutResult
-            )
-    except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError) as err:
-        # The order's workflow has closed (declined, unavailable or completed): its read model answers.
-        existing = svc.queries.get(order.order_id)
-        if existing is None:
-            bound.error("checkout failed", error=str(err))
-            raise HTTPException(503, f"the order could not be placed now: {err}") from err
-        bound.info("checkout repeated on a closed order", status=existing.status)
-        return _answer(order.order_id, existing.status, None, _closed_body(existing))
-    bound.info("checkout answered", status=result.status)
-    return _answer(order.order_id, result.status, result.reason, _result_body(result, wid))
-
-
-async def _with_saved_payment_method(svc: Services, order: PlaceOrder) -> PlaceOrder:
-    """The card's token goes to the gateway and stays there: the order, its workflow input and its history
-    carry only the gateway's `pm_` reference. Keyed by order, so a repeated checkout saves it once."""
-    key = f"{workflow_id_for(order.order_id)}:payment-method"
-    try:
-        method = await asyncio.to_thread(svc.gateway.save_payment_method, key, order.customer.id, order.payment.token)
+        order = await checkout.with_saved_payment_method(svc.gateway, order)
     except GatewayUnavailable as err:
         raise HTTPException(503, f"the order could not be placed now: {err}") from err
     except GatewayRefused as err:
         raise HTTPException(409, f"the payment could not be saved: {err}") from err
-    return order.model_copy(update={"payment": order.payment.model_copy(update={"token": method})})
-
-
-def _result_body(result: CheckoutResult, workflow_id: str) -> dict[str, Any]:
-    return {**result.model_dump(mode="json"), "workflow_id": workflow_id}
-
-
-def _closed_body(summary: OrderSummary) -> dict[str, Any]:
-    return {
-        "order_id": summary.order_id,
-        "status": summary.status,
-        "currency": summary.currency,
-        "total": str(summary.total),
-        "fulfillment_order_ids": [fo.id for fo in summary.fulfillment_orders],
-        "workflow_id": summary.workflow_id,
-    }
+    try:
+        async with _update_deadline(svc, order.order_id, "checkout"):
+            placed = await checkout.place(svc, order)
+    except checkout.NotPlaced as err:
+        raise HTTPException(503, f"the order could not be placed now: {err}") from err
+    return _answer(placed)
 
 
 class CancelBody(BaseModel):
@@ -402,7 +322,7 @@ _STAFF_ONLY_EVENTS = frozenset(
 
 def _without_agent_id(entry: TimelineEntry) -> TimelineEntry:
     """An agent's entry names the role only (`agent`), in its actor and its summary, for customers and storefronts."""
-    if not entry.actor.startswith("agent:"):
+    if not is_agent_actor(entry.actor):
         return entry
     return entry.model_copy(update={"actor": "agent", "summary": entry.summary.replace(entry.actor, "agent")})
 

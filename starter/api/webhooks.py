@@ -18,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.contracts import order_of_fulfillment_order
+from domain.ids import order_of_fulfillment_order, order_of_return, workflow_id_for
 from starter.api.auth import Principal, require, require_speaks_for
 from starter.api.orders import Svc
 from workflows.messages import (
@@ -28,8 +28,6 @@ from workflows.messages import (
     CarrierEvent,
     ReturnEvent,
     WarehouseEvent,
-    order_of_return,
-    workflow_id_for,
 )
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])

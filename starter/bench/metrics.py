@@ -1,9 +1,7 @@
-"""What a benchmark run records: per-order timings, process memory, and a progress line."""
+"""What a benchmark run records: per-order timings, and the memory and CPU of each process."""
 
 import statistics
-import sys
 import threading
-import time
 from dataclasses import dataclass, field
 
 import psutil
@@ -25,6 +23,7 @@ class WorkloadResult:
     timings: list[OrderTiming]
     failures: int = 0
     events_per_order: float | None = None
+    first_error: str | None = None  # why the first failed order failed
 
     @property
     def orders_per_s(self) -> float:
@@ -56,10 +55,17 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def own_cpu_seconds() -> float:
+    """User + system CPU of this process alone (the load generator), without the stack it started."""
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
 @dataclass
 class RssSampler:
     """Peak resident memory of named processes, sampled in a thread while the run goes on, and the CPU
-    each spent in that time (`cpu_s`): on a shared machine this says who the throughput is waiting for."""
+    each spent in that time (`cpu_s`, with the bench's own as "bench"): on a shared machine this says who
+    the throughput is waiting for."""
 
     pids: dict[str, int]
     interval_s: float = 0.25
@@ -70,6 +76,7 @@ class RssSampler:
 
     def __enter__(self) -> "RssSampler":
         self.cpu_s = {name: -cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.cpu_s["bench"] = -own_cpu_seconds()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -78,7 +85,9 @@ class RssSampler:
         self._stop.set()
         if self._thread:
             self._thread.join()
+        own = self.cpu_s.pop("bench") + own_cpu_seconds()
         self.cpu_s = {name: round(spent + cpu_seconds(self.pids[name]), 2) for name, spent in self.cpu_s.items()}
+        self.cpu_s["bench"] = round(own, 2)
 
     def _sample(self) -> None:
         procs = {}
@@ -97,28 +106,9 @@ class RssSampler:
             self._stop.wait(self.interval_s)
 
 
-class Progress:
-    """One line on stderr, redrawn: done/total, rate and failures."""
-
-    def __init__(self, label: str, total: int) -> None:
-        self.label, self.total, self.done, self.failed = label, total, 0, 0
-        self.started = time.monotonic()
-        self._last_draw = 0.0
-
-    def advance(self, ok: bool = True) -> None:
-        self.done += 1
-        self.failed += 0 if ok else 1
-        now = time.monotonic()
-        if now - self._last_draw > 0.2 or self.done == self.total:
-            self._last_draw = now
-            self.draw()
-
-    def draw(self) -> None:
-        width = 30
-        filled = int(width * self.done / self.total) if self.total else width
-        rate = self.done / max(time.monotonic() - self.started, 1e-9)
-        line = f"\r{self.label:<8} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}  {rate:6.1f}/s"
-        if self.failed:
-            line += f"  {self.failed} failed"
-        sys.stderr.write(line + ("\n" if self.done == self.total else ""))
-        sys.stderr.flush()
+def rss_mib(pid: int) -> float:
+    """Resident memory of one process now, in MiB; 0 once it is gone."""
+    try:
+        return round(psutil.Process(pid).memory_info().rss / 2**20, 1)
+    except psutil.Error:
+        return 0.0

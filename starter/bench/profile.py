@@ -2,7 +2,8 @@
 
 Sampling from outside costs the worker nothing to instrument. Only the thread holding the GIL is
 sampled (`--gil`): threads waiting on the database or the network are not CPU, and 64 parked
-activity threads would otherwise drown the picture.
+activity threads would otherwise drown the picture. Two samplers run side by side: one writes the
+collapsed stacks summarized into bench.json, the other py-spy's own flame graph (SVG).
 """
 
 import shutil
@@ -40,29 +41,29 @@ class WorkerProfile:
     def __init__(self, pid: int, out: Path) -> None:
         self._pid = pid
         self.path = out / "worker-profile.txt"
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.flame_graph = out / "worker-flamegraph.svg"
+        self._procs: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> "WorkerProfile":
         # the venv's bin need not be on PATH when `oms` is run by its full path
         exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
         if exe is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._proc = subprocess.Popen(
-                [exe, "record", "--pid", str(self._pid), "--gil", "--format", "raw", "--output", str(self.path)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            for fmt, path in (("raw", self.path), ("flamegraph", self.flame_graph)):
+                command = [exe, "record", "--pid", str(self._pid), "--gil", "--format", fmt, "--output", str(path)]
+                self._procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._proc is not None:
-            self._proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for proc in self._procs:
+            proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for proc in self._procs:
             try:
-                self._proc.wait(timeout=30)
+                proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self._proc.kill()
+                proc.kill()
 
     def summary(self, top: int = 12) -> dict[str, Any]:
         if not self.path.exists():

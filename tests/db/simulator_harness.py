@@ -23,8 +23,6 @@ from store.tables import (
 OMS = "http://oms.test"
 PARTNER_TOKEN = "partner-secret"
 DELAY_S = 0.01
-SHIP_FLOW = ("picked", "packed", "shipped", "in_transit", "out_for_delivery", "delivered")
-PICKUP_FLOW = ("picked", "packed", "ready_for_pickup", "picked_up")
 
 
 @dataclass

@@ -7,9 +7,12 @@ from datetime import datetime
 import pytest
 from sqlalchemy import Engine
 
+from activities.contracts import ProjectionBatch
 from domain import events as ev
 from domain.order import Order
-from store.read_model import OrderAttention, OrderProjection, OrderQueries, ProjectionBatch
+from store.order_projection import OrderProjection
+from store.order_queries import OrderQueries
+from store.read_model import OrderAttention
 from tests.db.test_read_model import batch_of, clock, new_order_id, placed_two_location_order, read
 from tests.orders import place_order
 

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import events as ev
+from domain.ids import workflow_id_for
 from domain.models import SkuQuantity
 from domain.order import Order
 from integrations.payments import SimulatedGateway
@@ -27,11 +28,12 @@ from starter.api.auth import parse_tokens
 from starter.api.deps import Services
 from starter.settings import DEV_TOKENS, Settings
 from store.inventory import AdjustedLevel
-from store.read_model import OrderProjection, OrderQueries
+from store.order_projection import OrderProjection
+from store.order_queries import OrderQueries
 from tests.db.test_inventory import add_location
 from tests.db.test_read_model import batch_of, clock
 from tests.orders import place_order
-from workflows.messages import STOCK_RECEIVED_SIGNAL, StockReceived, workflow_id_for
+from workflows.messages import STOCK_RECEIVED_SIGNAL, StockReceived
 
 pytestmark = pytest.mark.db
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from domain.models import SkuQuantity
-from store.inventory import InventoryRepository
+from tests.db.inventory_checks import CheckedInventory
 from tests.db.test_inventory import add_location
 from worker import sweep_expired_holds
 
@@ -20,7 +20,7 @@ async def test_expired_holds_are_released_and_live_ones_kept(engine: Engine) -> 
     # given one hold that expired a minute ago and one that runs another hour
     loc, sku = f"SWP-{uuid.uuid4().hex[:6]}", f"SKU-{uuid.uuid4().hex[:8]}"
     add_location(engine, loc)
-    repo = InventoryRepository(engine)
+    repo = CheckedInventory(engine)
     repo.set_on_hand(loc, sku, 5)
     now = datetime.now(UTC)
     repo.reserve("HOLD-OLD", loc, [SkuQuantity(sku=sku, quantity=2)], expires_at=now - timedelta(minutes=1))

@@ -8,8 +8,8 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.models import SkuQuantity
-from store.inventory import InventoryRepository
 from store.tables import locations
+from tests.db.inventory_checks import CheckedInventory
 
 pytestmark = pytest.mark.db
 
@@ -41,16 +41,16 @@ def add_location(
 
 
 @pytest.fixture
-def repo(engine: Engine) -> InventoryRepository:
+def repo(engine: Engine) -> CheckedInventory:
     add_location(engine, "LOC-T")
-    return InventoryRepository(engine)
+    return CheckedInventory(engine)
 
 
 def sku() -> str:
     return f"SKU-{uuid.uuid4().hex[:8]}"
 
 
-def test_a_reservation_holds_stock_and_a_repeat_reserves_nothing_more(repo: InventoryRepository) -> None:
+def test_a_reservation_holds_stock_and_a_repeat_reserves_nothing_more(repo: CheckedInventory) -> None:
     # given 5 units
     a = sku()
     repo.set_on_hand("LOC-T", a, 5)
@@ -62,7 +62,7 @@ def test_a_reservation_holds_stock_and_a_repeat_reserves_nothing_more(repo: Inve
     assert (level.on_hand, level.reserved, level.available) == (5, 2, 3)
 
 
-def test_an_order_reserves_all_its_lines_or_none(repo: InventoryRepository) -> None:
+def test_an_order_reserves_all_its_lines_or_none(repo: CheckedInventory) -> None:
     # given one sku in stock and one short
     a, b = sku(), sku()
     repo.set_on_hand("LOC-T", a, 5)
@@ -75,14 +75,14 @@ def test_an_order_reserves_all_its_lines_or_none(repo: InventoryRepository) -> N
     assert repo.reservations_of("O-2" + a) == []
 
 
-def test_safety_stock_is_not_sold(repo: InventoryRepository) -> None:
+def test_safety_stock_is_not_sold(repo: CheckedInventory) -> None:
     a = sku()
     repo.set_on_hand("LOC-T", a, 5, safety_stock=4)
     assert not repo.reserve("O-3" + a, "LOC-T", [SkuQuantity(sku=a, quantity=2)])
     assert repo.reserve("O-4" + a, "LOC-T", [SkuQuantity(sku=a, quantity=1)])
 
 
-def test_release_and_ship_are_safe_to_repeat(repo: InventoryRepository) -> None:
+def test_release_and_ship_are_safe_to_repeat(repo: CheckedInventory) -> None:
     # given two orders holding 2 units each of 10
     a = sku()
     repo.set_on_hand("LOC-T", a, 10)
@@ -98,7 +98,7 @@ def test_release_and_ship_are_safe_to_repeat(repo: InventoryRepository) -> None:
     assert (level.on_hand, level.reserved) == (8, 0)
 
 
-def test_concurrent_orders_never_reserve_more_than_exists(repo: InventoryRepository) -> None:
+def test_concurrent_orders_never_reserve_more_than_exists(repo: CheckedInventory) -> None:
     # given 10 units
     a = sku()
     repo.set_on_hand("LOC-T", a, 10)
@@ -119,7 +119,7 @@ def test_concurrent_orders_never_reserve_more_than_exists(repo: InventoryReposit
     assert len([m for m in repo.movements("LOC-T", a) if m.kind == "reservation"]) == 10
 
 
-def test_stock_for_reports_every_location_with_its_availability(repo: InventoryRepository) -> None:
+def test_stock_for_reports_every_location_with_its_availability(repo: CheckedInventory) -> None:
     a = sku()
     repo.set_on_hand("LOC-T", a, 7)
     repo.reserve("V" + a, "LOC-T", [SkuQuantity(sku=a, quantity=3)])
@@ -128,7 +128,7 @@ def test_stock_for_reports_every_location_with_its_availability(repo: InventoryR
     assert "ship" in stock["LOC-T"].capabilities
 
 
-def test_a_partial_release_gives_back_only_the_quantities_asked(repo: InventoryRepository) -> None:
+def test_a_partial_release_gives_back_only_the_quantities_asked(repo: CheckedInventory) -> None:
     # given an order holding 3 of a and 1 of b
     a, b = sku(), sku()
     repo.set_on_hand("LOC-T", a, 5)
@@ -144,7 +144,7 @@ def test_a_partial_release_gives_back_only_the_quantities_asked(repo: InventoryR
     assert (repo.level("LOC-T", a).on_hand, repo.level("LOC-T", a).reserved) == (4, 0)
 
 
-def test_a_line_released_earlier_is_reserved_again_for_real(repo: InventoryRepository) -> None:
+def test_a_line_released_earlier_is_reserved_again_for_real(repo: CheckedInventory) -> None:
     # given an order that reserved 2 of 3 units and released them (a failed hand-off, say)
     a = sku()
     repo.set_on_hand("LOC-T", a, 3)
@@ -160,7 +160,7 @@ def test_a_line_released_earlier_is_reserved_again_for_real(repo: InventoryRepos
     assert repo.ledger_agrees("LOC-T", a)
 
 
-def test_a_re_reservation_beyond_what_is_left_fails_and_keeps_the_line_released(repo: InventoryRepository) -> None:
+def test_a_re_reservation_beyond_what_is_left_fails_and_keeps_the_line_released(repo: CheckedInventory) -> None:
     # given an order that released its 2 units, which another order then took
     a = sku()
     repo.set_on_hand("LOC-T", a, 2)
@@ -175,7 +175,7 @@ def test_a_re_reservation_beyond_what_is_left_fails_and_keeps_the_line_released(
 
 
 def test_a_second_fulfillment_order_of_the_same_sku_at_the_same_location_reserves_and_ships_on_its_own(
-    repo: InventoryRepository,
+    repo: CheckedInventory,
 ) -> None:
     # given an order whose first fulfillment order shipped 1 unit of 10 from LOC-T
     a = sku()

@@ -17,6 +17,7 @@ from starter.api.auth import parse_tokens
 from starter.settings import DEV_TOKENS, Settings
 from store.inventory import AdjustedLevel, InventoryRepository
 from store.seed import seed_demo
+from tests.db.inventory_checks import CheckedInventory
 from tests.db.test_inventory import add_location
 
 pytestmark = pytest.mark.db
@@ -159,7 +160,7 @@ async def test_an_adjustment_answers_the_new_level_and_a_repeat_changes_nothing(
     # and waiting orders were told about the receipt once (not for the repeat, nor for the count down)
     assert [(lv.sku, lv.on_hand_delta) for lv in services.received] == [(a, 7)]
     # and the ledger names the adjustment and who made it
-    movements = InventoryRepository(services.engine).movements(LOC, a)
+    movements = CheckedInventory(services.engine).movements(LOC, a)
     assert [(m.kind, m.on_hand_delta, m.reference) for m in movements] == [
         ("receipt", 7, f"PO-1-{a}"),
         ("adjustment", -2, None),

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from domain.ids import idempotency_key, workflow_id_for
 from integrations.payments import CardDeclined, GatewayTransaction, SimulatedGateway
 from starter.api import orders
 from starter.api.auth import parse_tokens
@@ -29,8 +30,7 @@ def new_order_id() -> str:
 
 
 def key(order_id: str, step: str, n: object) -> str:
-    """The workflow's key shape: `<workflow id>:<step>:<n>`."""
-    return f"order-{order_id}:{step}:{n}"
+    return idempotency_key(workflow_id_for(order_id), step, n)
 
 
 @dataclass
@@ -130,7 +130,7 @@ def order_summary(order_id: str) -> OrderSummary:
     # Only the existence and owner of the order matter to this route; the rest is a valid placeholder.
     placeholder: dict[str, Any] = {
         "order_id": order_id,
-        "workflow_id": f"order-{order_id}",
+        "workflow_id": workflow_id_for(order_id),
         "status": "delivered",
         "channel": "web",
         "customer": {"id": "C-1"},

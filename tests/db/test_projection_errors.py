@@ -9,11 +9,15 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 
+from activities.contracts import ProjectionBatch
 from domain import events as ev
+from domain.ids import workflow_id_for
 from domain.models import SkuQuantity
 from domain.order import Order
 from store.db import make_engine
-from store.read_model import OrderProjection, OrderQueries, OrderSummary, ProjectionBatch
+from store.order_projection import OrderProjection
+from store.order_queries import OrderQueries
+from store.read_model import OrderSummary
 from store.tables import order_events
 from tests.orders import place_order
 
@@ -31,7 +35,9 @@ def batch_of(order: Order, events: list[ev.OrderEvent]) -> ProjectionBatch:
     for event in events:
         order.apply(event)
         recorded.append(ev.RecordedEvent(seq=order.version, event=event))
-    return ProjectionBatch(workflow_id=f"order-{order.order_id}", order=order.model_copy(deep=True), events=recorded)
+    return ProjectionBatch(
+        workflow_id=workflow_id_for(order.order_id), order=order.model_copy(deep=True), events=recorded
+    )
 
 
 def accepted(order_id: str, *, actor: str = "customer:C-1") -> tuple[Order, ProjectionBatch]:

@@ -5,11 +5,10 @@ import asyncio
 import pytest
 from sqlalchemy import Engine
 
+from integrations.simulator_flows import SHIP_FLOW
 from tests.db.simulator_harness import (
-    SHIP_FLOW,
     FakeOms,
     amend,
-    forget_simulator_state,
     new_fo_id,
     reaches,
     release,
@@ -18,14 +17,9 @@ from tests.db.simulator_harness import (
     status_of,
 )
 
-pytestmark = pytest.mark.db
+pytestmark = [pytest.mark.db, pytest.mark.usefixtures("no_simulator_state")]
 
 TWO_LINES = (("LEGO-76419", 2), ("LEGO-10305", 1))
-
-
-@pytest.fixture(autouse=True)
-def _no_earlier_state(engine: Engine) -> None:
-    forget_simulator_state(engine)
 
 
 async def test_an_amend_takes_units_off_once_per_key(engine: Engine) -> None:

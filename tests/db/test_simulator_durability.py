@@ -11,7 +11,6 @@ from integrations.simulator_flows import SHIP_FLOW
 from integrations.simulator_store import SimulatorStore, Webhook
 from tests.db.simulator_harness import (
     FakeOms,
-    forget_simulator_state,
     fulfillment_request,
     new_fo_id,
     reaches,
@@ -20,12 +19,7 @@ from tests.db.simulator_harness import (
     status_of,
 )
 
-pytestmark = pytest.mark.db
-
-
-@pytest.fixture(autouse=True)
-def _no_earlier_state(engine: Engine) -> None:
-    forget_simulator_state(engine)
+pytestmark = [pytest.mark.db, pytest.mark.usefixtures("no_simulator_state")]
 
 
 async def test_a_restarted_simulator_takes_the_order_on_to_delivery(engine: Engine) -> None:

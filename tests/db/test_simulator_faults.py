@@ -7,12 +7,11 @@ import pytest
 from sqlalchemy import Engine
 
 from integrations.simulator_faults import FaultPlan
+from integrations.simulator_flows import SHIP_FLOW
 from tests.db.simulator_harness import (
-    SHIP_FLOW,
     FakeOms,
     amend,
     cancel,
-    forget_simulator_state,
     new_fo_id,
     reaches,
     release,
@@ -20,12 +19,7 @@ from tests.db.simulator_harness import (
     status_of,
 )
 
-pytestmark = pytest.mark.db
-
-
-@pytest.fixture(autouse=True)
-def _no_earlier_state(engine: Engine) -> None:
-    forget_simulator_state(engine)
+pytestmark = [pytest.mark.db, pytest.mark.usefixtures("no_simulator_state")]
 
 
 async def retried(

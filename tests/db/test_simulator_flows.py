@@ -5,13 +5,11 @@ import asyncio
 import pytest
 from sqlalchemy import Engine, func, select
 
+from integrations.simulator_flows import PICKUP_FLOW, SHIP_FLOW
 from store.tables import simulator_webhooks
 from tests.db.simulator_harness import (
-    PICKUP_FLOW,
-    SHIP_FLOW,
     FakeOms,
     cancel,
-    forget_simulator_state,
     new_fo_id,
     reaches,
     release,
@@ -22,12 +20,7 @@ from tests.db.simulator_harness import (
     until,
 )
 
-pytestmark = pytest.mark.db
-
-
-@pytest.fixture(autouse=True)
-def _no_earlier_state(engine: Engine) -> None:
-    forget_simulator_state(engine)
+pytestmark = [pytest.mark.db, pytest.mark.usefixtures("no_simulator_state")]
 
 
 async def test_auto_mode_reports_each_step_to_delivery(engine: Engine) -> None:

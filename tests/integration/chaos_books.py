@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from domain.ids import workflow_id_for
 from domain.order import Order
 from store.tables import gateway_transactions, inventory_levels, inventory_movements, reservations
 
@@ -58,7 +59,7 @@ def gateway_problems(engine: Engine, orders: dict[str, Order]) -> list[str]:
 
 
 def _order_gateway_problems(order_id: str, order: Order, rows: list[Any]) -> list[str]:
-    prefix = f"order-{order_id}"
+    prefix = workflow_id_for(order_id)
     seen = ", ".join(f"{r.kind}/{r.status} {r.amount} [{r.idempotency_key}]" for r in rows) or "nothing"
     problems: list[str] = []
     auths = [r for r in rows if r.kind == "authorize"]

@@ -254,3 +254,55 @@ def ledger(stack: RunningStack) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 async def temporal(stack: RunningStack) -> AsyncIterator[Client]:
     yield await connect(stack.temporal_address)
+
+
+# -- a module's own stack with the partner simulators off: every partner event is sent by hand ----------
+@pytest.fixture(scope="module")
+def by_hand_settings() -> dict[str, str]:
+    """OMS_* settings of the module's by-hand stack, beyond OMS_SIMULATE=off; a module overrides this."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def by_hand(tmp_path_factory: pytest.TempPathFactory, by_hand_settings: dict[str, str]) -> Iterator[RunningStack]:
+    with running_stack(tmp_path_factory.mktemp("oms-by-hand"), OMS_SIMULATE="off", **by_hand_settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def storefront(by_hand: RunningStack) -> Iterator[httpx.Client]:
+    with by_hand.http("dev-storefront") as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def agent(by_hand: RunningStack) -> Iterator[httpx.Client]:
+    with by_hand.http("dev-agent") as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def partner(by_hand: RunningStack) -> Iterator[httpx.Client]:
+    with by_hand.http("dev-partner") as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def operator(by_hand: RunningStack) -> Iterator[httpx.Client]:
+    with by_hand.http("dev-operator") as client:
+        yield client
+
+
+def transactions(agent: httpx.Client, order_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+    """The gateway's transactions for the order (of one `kind`, if given), each of which succeeded."""
+    response = agent.get(f"/v1/orders/{order_id}/payments")
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, Any]] = response.json()
+    assert all(tx["status"] == "succeeded" for tx in rows), rows
+    return [tx for tx in rows if kind is None or tx["type"] == kind]
+
+
+def run_oms(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """The `oms` command as a user's shell runs it: none of the caller's OMS_* variables, only `settings`."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("OMS_")}, **settings}
+    return subprocess.run([OMS, *args], env=env, capture_output=True, text=True, timeout=60)

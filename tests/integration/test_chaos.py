@@ -20,13 +20,14 @@ from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from domain.ids import workflow_id_for
 from domain.order import FINAL_STATUSES, Order
 from starter.temporal import connect
 from store.db import make_engine
 from tests.integration.chaos_books import StockSnapshot, gateway_problems, stock_problems, stock_snapshot
 from tests.integration.conftest import RunningStack, new_customer, running_stack
 from tests.orders import checkout_body
-from workflows.messages import SUMMARY_QUERY, workflow_id_for
+from workflows.messages import SUMMARY_QUERY
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from domain.ids import workflow_id_for
 from store.tables import gateway_transactions, reservations
 from tests.integration.conftest import RunningStack, new_customer, wait_for_status
 from tests.orders import checkout_body
@@ -96,7 +97,7 @@ async def test_the_card_token_never_enters_the_orders_history(stack: RunningStac
         # when it is accepted
         assert storefront.post("/v1/orders", json=body).status_code == 201
     # then no payload of its history, decrypted, holds the token: the order pays by the gateway's reference
-    history = await temporal.get_workflow_handle(f"order-{body['order_id']}").fetch_history()
+    history = await temporal.get_workflow_handle(workflow_id_for(body["order_id"])).fetch_history()
     codec = temporal.data_converter.payload_codec
     stored = [p for e in history.events for p in e.workflow_execution_started_event_attributes.input.payloads]
     plain = [p.data.decode() for p in (await codec.decode(stored) if codec else stored)]
@@ -155,7 +156,7 @@ async def test_a_sku_the_catalog_does_not_know_gets_422_and_starts_nothing(
         assert response.status_code == 422 and "NOT-IN-CATALOG-1" in response.json()["detail"]
         assert agent.get(f"/v1/orders/{body['order_id']}").status_code == 404
     with pytest.raises(RPCError, match="not found"):
-        await temporal.get_workflow_handle(f"order-{body['order_id']}").describe()
+        await temporal.get_workflow_handle(workflow_id_for(body["order_id"])).describe()
 
 
 async def test_an_invalid_body_gets_422_and_starts_nothing(stack: RunningStack, temporal: Client) -> None:
@@ -166,7 +167,7 @@ async def test_an_invalid_body_gets_422_and_starts_nothing(stack: RunningStack, 
         assert "quantity" in response.text
         assert agent.get(f"/v1/orders/{body['order_id']}").status_code == 404
     with pytest.raises(RPCError, match="not found"):
-        await temporal.get_workflow_handle(f"order-{body['order_id']}").describe()
+        await temporal.get_workflow_handle(workflow_id_for(body["order_id"])).describe()
 
 
 def test_tokens_and_roles_are_enforced(stack: RunningStack) -> None:

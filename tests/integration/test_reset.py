@@ -7,11 +7,9 @@ sent by hand, each exactly when the test says. The command finds the Temporal se
 
 import asyncio
 import json
-import os
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,56 +17,31 @@ import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 
+from domain.ids import workflow_id_for
 from starter.reset import step_of
 from starter.temporal import connect
-from tests.integration.conftest import OMS, RunningStack, new_customer, running_stack, wait_for_order, wait_for_status
+from tests.integration.conftest import (
+    RunningStack,
+    new_customer,
+    run_oms,
+    transactions,
+    wait_for_order,
+    wait_for_status,
+)
 from tests.orders import checkout_body
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def by_hand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with running_stack(tmp_path_factory.mktemp("oms-reset"), OMS_SIMULATE="off") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def storefront(by_hand: RunningStack) -> Iterator[httpx.Client]:
-    with by_hand.http("dev-storefront") as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def agent(by_hand: RunningStack) -> Iterator[httpx.Client]:
-    with by_hand.http("dev-agent") as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def partner(by_hand: RunningStack) -> Iterator[httpx.Client]:
-    with by_hand.http("dev-partner") as client:
-        yield client
-
-
 def oms_reset(by_hand: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
     """`oms order reset` with nothing but the stack's data folder to find Temporal by."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
-    env["OMS_DATA_DIR"] = str(by_hand.data_dir)
-    return subprocess.run([OMS, "order", "reset", *args], env=env, capture_output=True, text=True, timeout=60)
-
-
-def transactions(agent: httpx.Client, order_id: str) -> list[dict[str, Any]]:
-    response = agent.get(f"/v1/orders/{order_id}/payments")
-    assert response.status_code == 200, response.text
-    rows: list[dict[str, Any]] = response.json()
-    return rows
+    return run_oms("order", "reset", *args, OMS_DATA_DIR=str(by_hand.data_dir))
 
 
 def wait_for_capture(agent: httpx.Client, order_id: str, timeout: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        captures = [tx for tx in transactions(agent, order_id) if tx["type"] == "capture"]
+        captures = transactions(agent, order_id, "capture")
         if captures:
             return captures[0]
         assert time.monotonic() < deadline, f"{order_id}: no capture within {timeout}s"
@@ -114,7 +87,7 @@ def test_an_order_reset_to_its_capture_runs_on_and_is_captured_once(
 ) -> None:
     # given an accepted order whose one fulfillment order has shipped and been captured
     body = checkout_body(customer=new_customer())
-    order_id, workflow_id = body["order_id"], f"order-{body['order_id']}"
+    order_id, workflow_id = body["order_id"], workflow_id_for(body["order_id"])
     placed = storefront.post("/v1/orders", json=body)
     assert placed.status_code == 201, placed.text
     [fo_id] = placed.json()["fulfillment_order_ids"]

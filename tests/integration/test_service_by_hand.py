@@ -7,18 +7,24 @@ no test competes with another (or with the demo seed) for units.
 
 import asyncio
 import json
-import os
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.conftest import OMS, RunningStack, new_customer, running_stack, wait_for_order, wait_for_status
+from tests.integration.conftest import (
+    RunningStack,
+    new_customer,
+    run_oms,
+    transactions,
+    wait_for_order,
+    wait_for_status,
+)
 from tests.orders import checkout_body
 
 pytestmark = pytest.mark.integration
@@ -30,38 +36,8 @@ RETURN_WINDOW = "PT30S"
 
 
 @pytest.fixture(scope="module")
-def by_hand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with running_stack(
-        tmp_path_factory.mktemp("oms-by-hand"),
-        OMS_SIMULATE="off",
-        OMS_RETURN_WINDOW=RETURN_WINDOW,
-        OMS_BACKORDER_CHANNELS=BACKORDER_CHANNELS,
-    ) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def storefront(by_hand: RunningStack) -> Iterator[httpx.Client]:
-    with by_hand.http("dev-storefront") as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def agent(by_hand: RunningStack) -> Iterator[httpx.Client]:
-    with by_hand.http("dev-agent") as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def partner(by_hand: RunningStack) -> Iterator[httpx.Client]:
-    with by_hand.http("dev-partner") as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def operator(by_hand: RunningStack) -> Iterator[httpx.Client]:
-    with by_hand.http("dev-operator") as client:
-        yield client
+def by_hand_settings() -> dict[str, str]:
+    return {"OMS_RETURN_WINDOW": RETURN_WINDOW, "OMS_BACKORDER_CHANNELS": BACKORDER_CHANNELS}
 
 
 # -- stock -----------------------------------------------------------------------------------------------
@@ -143,14 +119,6 @@ def ship_and_deliver_all(partner: httpx.Client, agent: httpx.Client, order_id: s
 
 def _awaiting_capture(summary: dict[str, Any]) -> bool:
     return any(fo["status"] == "delivered" and fo["invoice_id"] is None for fo in summary["fulfillment_orders"])
-
-
-def transactions(agent: httpx.Client, order_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-    response = agent.get(f"/v1/orders/{order_id}/payments")
-    assert response.status_code == 200, response.text
-    rows: list[dict[str, Any]] = response.json()
-    assert all(tx["status"] == "succeeded" for tx in rows), rows
-    return [tx for tx in rows if kind is None or tx["type"] == kind]
 
 
 def amounts(rows: list[dict[str, Any]]) -> list[Decimal]:
@@ -551,14 +519,7 @@ def test_returns_and_appeasements_above_what_is_left_are_refused(
 
 # -- the command line ------------------------------------------------------------------------------------
 def oms(by_hand: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
-    return subprocess.run(
-        [OMS, *args, "--api-url", by_hand.api_url, "--token", "dev-agent"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_oms(*args, "--api-url", by_hand.api_url, "--token", "dev-agent")
 
 
 def test_an_agent_cancels_and_reads_payments_with_the_oms_command(

@@ -21,6 +21,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from domain.ids import workflow_id_for
 from starter.settings import Settings
 from starter.stack import free_port, healthy
 from starter.supervision import STARTRETRIES, join_running_stack
@@ -129,7 +130,7 @@ async def test_a_killed_temporal_server_comes_back_with_every_order(stack: Runni
         stack.wait_until_back("temporal", after=killed, timeout=30)
         stack.wait_for_log(r"restarted\s+part=temporal\b")
         client = await connect(stack.temporal_address)
-        described = await client.get_workflow_handle(f"order-{order_id}").describe()
+        described = await client.get_workflow_handle(workflow_id_for(order_id)).describe()
         assert described.status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
 
         # and it goes on: its return window closes and it completes on the worker

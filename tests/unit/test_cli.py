@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.ids import workflow_id_for
 from starter import cli
 from starter.client import Line, OmsApiError, OmsClient
 
@@ -370,7 +371,7 @@ class FakeReset:
         if self.refuse is not None:
             raise ResetRefused(self.refuse)
         point = ResetPoint(17, "workflow task completed at event 17, before settle_shipment first ran (event 18)")
-        return ResetOutcome(order_id, f"order-{order_id}", "run-1", "run-2", point)
+        return ResetOutcome(order_id, workflow_id_for(order_id), "run-1", "run-2", point)
 
 
 @pytest.fixture

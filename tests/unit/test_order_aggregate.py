@@ -1,7 +1,9 @@
 """The Order aggregate: state from events, invariants refused before they can break."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import get_args
 
 import pytest
 from hypothesis import given
@@ -11,7 +13,7 @@ from pydantic import ValidationError
 from domain import events as ev
 from domain.errors import InvariantViolation
 from domain.models import SkuQuantity
-from domain.order import Order
+from domain.order import HANDLERS, Order
 from tests.orders import checkout_body, place_order
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -198,3 +200,95 @@ def test_a_negative_refund_is_refused_rather_than_taking_money_back() -> None:
     with pytest.raises(InvariantViolation, match="gives money back"):
         order.apply(ev.AppeasementGranted(at=NOW, refund_id="AP", amount=Decimal(-100), reason="x", parts=[part]))
     assert order == before
+
+
+def received_return() -> Order:
+    """An order delivered and captured, its set returned and arrived, not yet refunded."""
+    order = delivered_with_return()
+    arrived = [ev.ReturnedLine(sku="LEGO-76419", quantity=1, condition="damaged")]
+    order.apply(ev.ReturnReceived(at=NOW, return_id="W-1-R1", lines=arrived))
+    return order
+
+
+def part(amount: int) -> ev.RefundPart:
+    return ev.RefundPart(fulfillment_order_id="W-1-F1", transaction_id="cap_1", amount=Decimal(amount))
+
+
+@pytest.mark.parametrize(
+    ("given", "event", "refusal"),
+    [
+        pytest.param(
+            delivered_with_return,
+            ev.PaymentCaptured(
+                at=NOW, transaction_id="c", fulfillment_order_id="W-1-F1", amount=Decimal(1), authorization_id="auth_0"
+            ),
+            "has no authorization auth_0",
+            id="capture-against-an-unknown-authorization",
+        ),
+        pytest.param(
+            accepted_order,
+            ev.ItemsCanceled(at=NOW, lines=[*LEGO, SkuQuantity(sku="NOPE", quantity=1)], reason="x"),
+            "has no line for sku NOPE",
+            id="cancel-naming-an-unknown-sku-last",
+        ),
+        pytest.param(
+            delivered_with_return,
+            ev.ReturnReceived(
+                at=NOW,
+                return_id="W-1-R1",
+                lines=[
+                    ev.ReturnedLine(sku="LEGO-76419", quantity=1, condition="damaged"),
+                    ev.ReturnedLine(sku="NOPE", quantity=1, condition="damaged"),
+                ],
+            ),
+            "did not announce 1 x NOPE",
+            id="return-arriving-with-a-stray-unit",
+        ),
+        pytest.param(
+            delivered_with_return,
+            ev.AppeasementGranted(
+                at=NOW, refund_id="AP", amount=Decimal(24981), reason="x", parts=[part(24980), part(1)]
+            ),
+            "refund of 1 exceeds 0 left on W-1-F1",
+            id="refund-whose-last-part-overdraws",
+        ),
+        pytest.param(
+            received_return,
+            ev.RefundIssued(at=NOW, refund_id="RF", return_id="W-1-R1", amount=Decimal(24981), parts=[part(24981)]),
+            "refund of 24981 exceeds 24980 left on W-1-F1",
+            id="refund-of-a-return-beyond-its-capture",
+        ),
+    ],
+)
+def test_an_event_refused_after_writing_part_of_it_leaves_the_order_as_it_was(
+    given: Callable[[], Order], event: ev.OrderEvent, refusal: str
+) -> None:
+    # given an order, and its parts as read before the event
+    order = given()
+    held, before = order.model_copy(), order.model_copy(deep=True)
+    # when an event is refused only after it wrote part of what it touches
+    with pytest.raises(InvariantViolation, match=refusal):
+        order.apply(event)
+    # then the order, and every part read of it before, is as it was
+    assert order == before
+    assert held == before
+
+
+def test_an_event_copies_only_the_parts_it_writes() -> None:
+    # given an accepted order, and its parts as read before an event
+    order = accepted_order()
+    lines, fos, payment, returns = order.lines, order.fulfillment_orders, order.payment, order.returns
+    # when its fulfillment order ships
+    order.apply(ev.ShipmentShipped(at=NOW, fulfillment_order_id="W-1-F1", carrier="yamato", tracking_number="Y1"))
+    # then what the shipment did not touch is the very same, not a copy
+    assert order.payment is payment and order.returns is returns
+    # and what it touched changed on the order, while what was read before keeps what it had
+    assert (order.line("LEGO-76419").shipped, lines[0].shipped) == (1, 0)
+    assert (order.fulfillment_order("W-1-F1").status, fos[0].status) == ("shipped", "released")
+
+
+def test_every_event_a_history_holds_has_its_handler() -> None:
+    # given the events an order's history may hold
+    events = set(get_args(get_args(ev.OrderEvent)[0]))
+    # then the aggregate applies each, and knows no other
+    assert set(HANDLERS) == events

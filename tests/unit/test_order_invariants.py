@@ -2,9 +2,11 @@
 
 A state machine plays random sequences of what the workflow records (allocate, reject, ship, capture, deliver,
 pickups, cancels, returns, refunds, appeasements, voids), each generated only when the aggregate's own rules
-allow it, and mixes in illegal events that must be refused with the order left exactly as it was. After every
-step the quantities are recounted from the fulfillment orders and the money from what was applied, and compared
-with what the aggregate says.
+allow it, and mixes in illegal events that must be refused with the order left exactly as it was, among them
+events refused only after they wrote part of what they touch (a capture against an unknown authorization, a
+refund whose last part overdraws). Whatever was read of the order before an event, accepted or refused, keeps
+what it had. After every step the quantities are recounted from the fulfillment orders and the money from what
+was applied, and compared with what the aggregate says.
 """
 
 from collections import Counter
@@ -43,6 +45,12 @@ ILLEGAL = [
     "refund_unreceived",
     "refund_twice",
     "negative_appeasement",
+    "capture_unknown_authorization",
+    "reserve_unknown_sku_after_a_known_one",
+    "cancel_unknown_sku_after_a_known_one",
+    "receive_unannounced_after_announced",
+    "overrefund_last_part",
+    "refund_received_overdrawn",
 ]
 
 
@@ -77,9 +85,16 @@ class OrderLifecycle(RuleBasedStateMachine):
         self.clock += timedelta(minutes=1)
         return self.clock
 
+    def read_before(self) -> tuple[Order, Order]:
+        """The order's parts as read now (the same lists and objects), and a deep copy of them to compare with."""
+        held = self.order.model_copy()
+        return held, held.model_copy(deep=True)
+
     def apply(self, *events: ev.OrderEvent) -> None:
         for applied in events:
+            held, as_read = self.read_before()
             self.order.apply(applied)
+            assert held == as_read, f"{applied.type} changed what was read of the order before it"
             self.applied += 1
             event(f"applied {applied.type}")
             match applied:
@@ -91,10 +106,11 @@ class OrderLifecycle(RuleBasedStateMachine):
                     self.voided += amount
 
     def refuse(self, kind: str, illegal: ev.OrderEvent) -> None:
-        before = self.order.model_copy(deep=True)
+        held, before = self.read_before()
         with pytest.raises(InvariantViolation):
             self.order.apply(illegal)
         assert self.order == before, f"a refused {kind} changed the order"
+        assert held == before, f"a refused {kind} changed what was read of the order before it"
         event(f"refused {kind}")
 
     def fos(self, *statuses: str) -> list[FulfillmentOrderState]:
@@ -397,6 +413,39 @@ class OrderLifecycle(RuleBasedStateMachine):
                 part = ev.RefundPart(fulfillment_order_id=fo.id, transaction_id="cap", amount=Decimal(-100))
                 minus = ev.AppeasementGranted(at=at, refund_id="AP", amount=Decimal(-100), reason="x", parts=[part])
                 self.refuse(kind, minus)
+            case "capture_unknown_authorization" if fos:
+                fo = pick(st.sampled_from(fos))
+                unknown = ev.PaymentCaptured(
+                    at=at, transaction_id="x", fulfillment_order_id=fo.id, amount=Decimal(1), authorization_id="auth_0"
+                )
+                self.refuse(kind, unknown)
+            case "reserve_unknown_sku_after_a_known_one":
+                known = pick(st.sampled_from(lines)).sku
+                both = [SkuQuantity(sku=known, quantity=1), SkuQuantity(sku="NOT-SOLD", quantity=1)]
+                self.refuse(kind, ev.InventoryReserved(at=at, location_id="DC-TOKYO", lines=both))
+            case "cancel_unknown_sku_after_a_known_one":
+                known = pick(st.sampled_from(lines)).sku
+                both = [SkuQuantity(sku=known, quantity=1), SkuQuantity(sku="NOT-SOLD", quantity=1)]
+                self.refuse(kind, ev.ItemsCanceled(at=at, lines=both, reason="x"))
+            case "receive_unannounced_after_announced" if any(r.status == "requested" for r in order.returns):
+                rma = pick(st.sampled_from([r for r in order.returns if r.status == "requested"]))
+                announced = ev.ReturnedLine(sku=rma.lines[0].sku, quantity=rma.lines[0].quantity, condition="damaged")
+                stray = ev.ReturnedLine(sku="NOT-SOLD", quantity=1, condition="damaged")
+                self.refuse(kind, ev.ReturnReceived(at=at, return_id=rma.id, lines=[announced, stray]))
+            case "overrefund_last_part" if any(fo.refundable > 0 for fo in fos):
+                fo = pick(st.sampled_from([fo for fo in fos if fo.refundable > 0]))
+                parts = [
+                    ev.RefundPart(fulfillment_order_id=fo.id, transaction_id="cap", amount=fo.refundable),
+                    ev.RefundPart(fulfillment_order_id=fo.id, transaction_id="cap", amount=Decimal(1)),
+                ]
+                amount = fo.refundable + 1
+                self.refuse(kind, ev.AppeasementGranted(at=at, refund_id="AP", amount=amount, reason="x", parts=parts))
+            case "refund_received_overdrawn" if any(r.status == "received" for r in order.returns) and fos:
+                rma = pick(st.sampled_from([r for r in order.returns if r.status == "received"]))
+                fo = pick(st.sampled_from(fos))
+                part = ev.RefundPart(fulfillment_order_id=fo.id, transaction_id="cap", amount=fo.refundable + 1)
+                refund = ev.RefundIssued(at=at, refund_id="RF", return_id=rma.id, amount=part.amount, parts=[part])
+                self.refuse(kind, refund)
             case _:
                 pass  # nothing on the order yet to try this on
 

@@ -17,6 +17,7 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest, Res
 from temporalio.client import WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.ids import workflow_id_for
 from starter.reset import ResetRefused, find_reset_point, reset_order, steps_run, temporal_address
 from starter.settings import Settings
 
@@ -24,7 +25,7 @@ HISTORIES = Path(__file__).parents[1] / "workflows" / "histories"
 
 
 def history(name: str) -> WorkflowHistory:
-    return WorkflowHistory.from_json(f"order-{name}", (HISTORIES / f"{name}@v0.json").read_text())
+    return WorkflowHistory.from_json(workflow_id_for(name), (HISTORIES / f"{name}@v0.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,16 @@
 """The routing policy: requirements first, then fewest fulfillment orders, then distance, then location id."""
 
+import math
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
+from itertools import combinations
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.allocation import distance_km
+from domain.geography import distance_km
 from domain.models import DeliveryMethod, SkuQuantity
 from domain.routing import Candidate, LocationKind, RouteLine, RoutePlan, RoutingPolicy, route
 
@@ -445,6 +447,59 @@ def test_fifty_locations_and_twenty_lines_route_within_three_fulfillment_orders(
     assert 1 <= len(plan.fulfillments) <= 3
 
 
+def test_three_fulfillment_orders_that_fill_everything_beat_the_location_with_most_units_per_km() -> None:
+    # given no two locations have all six SKUs, three near ones that do together, and a decoy with the two big lines
+    candidates = [
+        loc("AB", *SHIBUYA, A=5, B=1),
+        loc("CD", *KAWASAKI, C=5, D=1),
+        loc("EF", *SAITAMA, E=5, F=1),
+        loc("AC", *CHIBA, A=5, C=5),
+    ]
+    # when the order asks for all six SKUs, within the default limit of three fulfillment orders
+    plan = plan_for([line(sku, qty) for sku, qty in zip("ABCDEF", (5, 1, 5, 1, 5, 1), strict=True)], candidates)
+    # then the three that fill everything are used, though the decoy fills most units per km
+    assert shape(plan) == {"AB": {"A": 5, "B": 1}, "CD": {"C": 5, "D": 1}, "EF": {"E": 5, "F": 1}}
+    assert plan.fully_routed
+
+
+def test_the_nearest_pair_wins_even_without_the_nearest_location() -> None:
+    # given the nearest holder of R can only pair with a far location, while a farther holder has a near partner
+    candidates = [
+        loc("R-NEAR", *SHIBUYA, R=5),
+        loc("XY-FAR", *FUKUOKA, X=5, Y=5),
+        loc("RX-MID", *KAWASAKI, R=5, X=5),
+        loc("Y-MID", *CHIBA, Y=5),
+    ]
+    # when R, X and Y are ordered
+    plan = plan_for([line("R", 1), line("X", 1), line("Y", 1)], candidates)
+    # then the pair with the shortest total distance is used, not the one with the nearest location
+    assert shape(plan) == {"RX-MID": {"R": 1, "X": 1}, "Y-MID": {"Y": 1}}
+
+
+def test_two_hundred_locations_and_fifty_lines_get_the_nearest_three_that_fill_everything() -> None:
+    # given 200 locations, each stocking one third of the catalogue (SKU i where i % 3 is its own group)
+    skus = [f"S{i:02d}" for i in range(50)]
+    candidates = [
+        loc(
+            f"L{n:03d}",
+            31 + (n * 37 % 200) * 0.06,
+            130 + (n * 53 % 200) * 0.075,
+            stock={s: 9 for s in skus[n % 3 :: 3]},
+        )
+        for n in range(200)
+    ]
+    # when an order for every SKU is routed
+    plan = plan_for([line(s, 1 + i % 3) for i, s in enumerate(skus)], candidates)
+
+    # then it is filled by three fulfillment orders: the nearest location of each group
+    def nearest(group: int) -> str:
+        members = [c for c in candidates if int(c.location_id[1:]) % 3 == group]
+        return min(members, key=lambda c: distance_km(*TOKYO, c.latitude, c.longitude)).location_id
+
+    assert sorted(shape(plan)) == sorted(nearest(g) for g in range(3))
+    assert plan.fully_routed
+
+
 # --- properties --------------------------------------------------------------------------------------------------
 
 SKUS = ["A", "B", "C", "D"]
@@ -563,3 +618,134 @@ def test_one_location_is_used_whenever_one_location_can_fill_the_order(
     # and a plan with more than one fulfillment order means no single location could have done it
     elif plan.fulfillments:
         assert len(plan.fulfillments) >= 2 or plan.unfilled
+
+
+# --- the search against brute force ------------------------------------------------------------------------------
+
+
+def may_fill(c: Candidate, ln: RouteLine) -> bool:
+    """The rules of a standard delivery, restated: ship, capacity left, personalization, stock."""
+    capable = "ship" in c.capabilities and (not ln.personalized or "personalization" in c.capabilities)
+    return capable and c.daily_capacity > c.capacity_used and c.available.get(ln.sku, 0) > 0
+
+
+def reference_fill(lines: list[RouteLine], chosen: tuple[Candidate, ...]) -> int:
+    """Units `chosen` can fill: a plain augmenting-path max flow over line -> (location, SKU) -> location."""
+    capacity: dict[tuple[str, str], int] = defaultdict(int)
+    for i, ln in enumerate(lines):
+        capacity[("source", f"line {i}")] += ln.quantity
+        for c in chosen:
+            if may_fill(c, ln):
+                capacity[(f"line {i}", f"{c.location_id} {ln.sku}")] += ln.quantity
+                capacity[(f"{c.location_id} {ln.sku}", c.location_id)] = c.available[ln.sku]
+                capacity[(c.location_id, "sink")] = c.daily_capacity - c.capacity_used
+    return max_flow(capacity, "source", "sink")
+
+
+def max_flow(capacity: dict[tuple[str, str], int], source: str, sink: str) -> int:
+    residual: dict[tuple[str, str], int] = defaultdict(int, capacity)
+    neighbours: dict[str, set[str]] = defaultdict(set)
+    for u, v in capacity:
+        neighbours[u].add(v)
+        neighbours[v].add(u)
+    total = 0
+    while True:
+        via: dict[str, str] = {}
+        stack = [source]
+        while stack and sink not in via:
+            u = stack.pop()
+            for v in neighbours[u]:
+                if v != source and v not in via and residual[(u, v)] > 0:
+                    via[v] = u
+                    stack.append(v)
+        if sink not in via:
+            return total
+        path, node = [], sink
+        while node != source:
+            path.append((via[node], node))
+            node = via[node]
+        pushed = min(residual[e] for e in path)
+        for u, v in path:
+            residual[(u, v)] -= pushed
+            residual[(v, u)] += pushed
+        total += pushed
+
+
+Rank = tuple[int, int, float, tuple[str, ...]]
+
+
+def rank_of(lines: list[RouteLine], chosen: tuple[Candidate, ...]) -> Rank:
+    """Smaller is better: most units, then fewest fulfillment orders, then distance, then ids."""
+    distance = math.fsum(distance_km(*TOKYO, c.latitude, c.longitude) for c in chosen)
+    return (-reference_fill(lines, chosen), len(chosen), distance, tuple(sorted(c.location_id for c in chosen)))
+
+
+def brute_force(lines: list[RouteLine], candidates: list[Candidate], max_fos: int) -> Rank:
+    """The best rank over every set of at most `max_fos` locations."""
+    usable = [c for c in candidates if any(may_fill(c, ln) for ln in lines)]
+    sets = [chosen for size in range(max_fos + 1) for chosen in combinations(usable, size)]
+    return min(rank_of(lines, chosen) for chosen in sets)
+
+
+def rank_of_plan(lines: list[RouteLine], candidates: list[Candidate], plan: RoutePlan) -> Rank:
+    """The rank of the plan's locations, checking that the plan's split fills all they can fill."""
+    used = {f.location_id for f in plan.fulfillments}
+    rank = rank_of(lines, tuple(c for c in candidates if c.location_id in used))
+    assert -rank[0] == sum(q.quantity for f in plan.fulfillments for q in f.lines)
+    return rank
+
+
+@st.composite
+def plain_networks(draw: st.DrawFn, min_size: int, max_size: int) -> list[Candidate]:
+    """Shipping locations around Tokyo holding plenty, little (few sets fill the order) or few SKUs each."""
+    count = draw(st.integers(min_size, max_size))
+    kind = draw(st.sampled_from(["plenty", "little", "few SKUs"]))
+    units = st.sampled_from([0, 1, 2, 3] if kind == "little" else [0, 2, 9, 9])
+    stock = st.dictionaries(st.sampled_from(SKUS), units, max_size=2 if kind == "few SKUs" else None)
+    return [
+        loc(
+            f"L{n:02d}",
+            draw(LATITUDES),
+            draw(LONGITUDES),
+            ("ship", "personalization") if draw(st.booleans()) else ("ship",),
+            capacity=draw(st.integers(1, 8 if kind == "little" else 30)),
+            stock=draw(stock),
+        )
+        for n in range(count)
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(candidates=plain_networks(0, 8), lines=order_lines, max_fos=st.integers(1, 4))
+def test_the_plan_is_the_best_of_every_set_of_locations_on_small_networks(
+    candidates: list[Candidate], lines: list[RouteLine], max_fos: int
+) -> None:
+    # given a small network and order, and the best of every set of at most max_fos locations
+    best = brute_force(lines, candidates, max_fos)
+    # when routed
+    plan = plan_for(lines, candidates, policy=RoutingPolicy(max_fulfillment_orders=max_fos))
+    # then the plan fills as many units, with as few fulfillment orders, as short a distance, as the best set
+    assert rank_of_plan(lines, candidates, plan) == best
+
+
+@settings(max_examples=60, deadline=None)
+@given(candidates=plain_networks(24, 30), lines=order_lines, max_fos=st.integers(2, 3))
+def test_on_bigger_networks_the_plan_is_exact_when_it_fits_and_never_worse_than_the_best_pair(
+    candidates: list[Candidate], lines: list[RouteLine], max_fos: int
+) -> None:
+    # given a network too big to try every set, and the best single location or pair
+    best_pair = brute_force(lines, candidates, 2)
+    everything = sum(ln.quantity for ln in lines)
+    # when routed
+    plan = plan_for(lines, candidates, policy=RoutingPolicy(max_fulfillment_orders=max_fos))
+    # then the plan is at least as good as the best pair, and the best pair itself when at most two are allowed
+    rank = rank_of_plan(lines, candidates, plan)
+    assert rank <= best_pair
+    if max_fos == 2:
+        assert rank == best_pair
+    # and whenever three locations, but no two, fill the whole order, the plan is the best such three
+    elif -best_pair[0] < everything:
+        triples = [rank_of(lines, chosen) for chosen in combinations(candidates, 3)]
+        filling = [r for r in triples if -r[0] == everything]
+        if filling:
+            assert rank == min(filling)

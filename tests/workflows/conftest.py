@@ -24,12 +24,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import contracts as act
+from activities.contracts import ProjectionBatch
 from domain.errors import InvariantViolation
+from domain.ids import fulfillment_order_id, workflow_id_for
 from domain.order import Order
 from domain.routing import Candidate, RouteLine
 from domain.routing import route as plan_route
 from starter.temporal import oms_data_converter
-from store.read_model import ProjectionBatch
 from store.seed import DEMO_LOCATIONS
 from tests.orders import place_order
 from worker import sandbox_runner
@@ -43,7 +44,6 @@ from workflows.messages import (
     OrderInput,
     OrderOutcome,
     WarehouseEvent,
-    workflow_id_for,
 )
 from workflows.order import OrderWorkflow
 from workflows.search_attributes import REGISTRY
@@ -405,7 +405,7 @@ class FakePartners:
         )
         fos = [
             act.AllocatedFulfillmentOrder(
-                fulfillment_order_id=act.fulfillment_order_id(req.order_id, n), location_id=f.location_id, lines=f.lines
+                fulfillment_order_id=fulfillment_order_id(req.order_id, n), location_id=f.location_id, lines=f.lines
             )
             for n, f in enumerate(plan.fulfillments, start=req.first_number)
         ]
@@ -571,6 +571,17 @@ async def wait_until(handle: Handle, check: Callable[[Order], bool], what: str =
 
 async def wait_for_status(handle: Handle, status: str) -> Order:
     return await wait_until(handle, lambda o: o.status == status, status)
+
+
+async def wait_until_projected(h: Harness, handle: Handle) -> Order:
+    """The read model's order once it has every event the live order recorded: what agents see at rest."""
+    for _ in range(200):
+        live = await handle.query(OrderWorkflow.summary)
+        read = h.partners.projected.get(handle.id)
+        if read is not None and read.version == live.version:
+            return read
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the read model stayed behind the order: {read and read.version} of {live.version} events")
 
 
 def update_names_in(history_events: list[Any]) -> list[str]:

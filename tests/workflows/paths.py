@@ -24,6 +24,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 
+from domain.ids import workflow_id_for
 from domain.models import Address, SkuQuantity
 from domain.order import Order
 from tests.orders import place_order
@@ -62,13 +63,12 @@ from workflows.messages import (
     ReviewDecision,
     StockReceived,
     WarehouseEvent,
-    workflow_id_for,
 )
 from workflows.order import OrderWorkflow
 
 # The version the next recording writes. Histories of earlier versions stay and keep replaying; raise this
 # when the workflow changes, so its new histories sit next to the old ones instead of replacing them.
-HISTORY_VERSION = "v2"
+HISTORY_VERSION = "v3"
 
 WINDOW = 4.0  # seconds: the return window, and as long again for returns already on their way
 EXPIRY = 2.0  # seconds: a review or a pickup nobody acts on

@@ -12,6 +12,8 @@ any path was refused or failed.
 
 import argparse
 import asyncio
+import gc
+import os
 import shutil
 import sys
 import uuid
@@ -117,4 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    gc.collect()  # drop the Temporal runtime before interpreter shutdown (sdk-python #300)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)

@@ -26,6 +26,7 @@ from tests.workflows.conftest import (
     start,
     wait_for_status,
     wait_until,
+    wait_until_projected,
     warehouse,
 )
 from workflows.messages import STOCK_RECEIVED_SIGNAL, StockReceived
@@ -355,8 +356,9 @@ async def test_a_pickup_order_is_captured_when_the_customer_collects_it(harness:
     await warehouse(handle, fo_id, "ready_for_pickup")
     order = await wait_for_status(handle, "ready_for_pickup")
 
-    # then nothing is captured yet
+    # then nothing is captured yet, and agents and the customer see it waiting at the store
     assert order.payment.captured == 0 and "settle" not in harness.partners.names()
+    assert (await wait_until_projected(harness, handle)).status == "ready_for_pickup"
 
     # when the customer collects it, and the window passes
     await warehouse(handle, fo_id, "picked_up")

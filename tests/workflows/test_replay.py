@@ -6,16 +6,19 @@ Every version's histories stay and keep replaying, so a change behind `workflow.
 against orders already running.
 """
 
+import json
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from domain.ids import workflow_id_for
 from starter.temporal import oms_data_converter
-from tests.workflows.paths import PATHS
+from tests.workflows.paths import HISTORY_VERSION, PATHS
 from worker import sandbox_runner
-from workflows.order import OrderWorkflow
+from workflows.messages import ORDER_WORKFLOW
+from workflows.registry import ORDER_WORKFLOWS
 
 HISTORIES = {p.stem: p.read_text() for p in sorted((Path(__file__).parent / "histories").glob("*.json"))}
 
@@ -28,10 +31,10 @@ def path_and_version(stem: str) -> tuple[str, str]:
 @pytest.mark.parametrize("name", sorted(HISTORIES))
 async def test_saved_history_replays_without_nondeterminism(name: str) -> None:
     # given a history recorded by an earlier version of the workflow
-    history = WorkflowHistory.from_json(f"order-{name}", HISTORIES[name])
+    history = WorkflowHistory.from_json(workflow_id_for(name), HISTORIES[name])
     # when the current code replays it, with the codec (which passes the payloads of histories saved before it)
     replayer = Replayer(
-        workflows=[OrderWorkflow], data_converter=oms_data_converter(), workflow_runner=sandbox_runner()
+        workflows=ORDER_WORKFLOWS, data_converter=oms_data_converter(), workflow_runner=sandbox_runner()
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     # then it makes the same decisions
@@ -54,3 +57,16 @@ def test_every_saved_history_is_named_for_a_known_path_and_a_version() -> None:
     assert not unknown, f"histories of no known path (renamed? add it to paths.py): {unknown}"
     unversioned = sorted(f"{p}@{v}" for p, v in names if not (v[:1] == "v" and v[1:].isdigit()))
     assert not unversioned, f"histories named without <path>@v<n>: {unversioned}"
+
+
+def test_every_path_has_a_history_of_the_workflow_new_orders_run() -> None:
+    # given the histories of the version the recorder writes now
+    current = {
+        path_and_version(stem)[0]: json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]
+        for stem, text in HISTORIES.items()
+        if path_and_version(stem)[1] == HISTORY_VERSION
+    }
+    types = {started["workflowType"]["name"] for started in current.values()}
+    # then every path was recorded on the type the API starts, so a change to it that breaks them fails here
+    assert sorted(current) == sorted(PATHS)
+    assert types == {ORDER_WORKFLOW}

@@ -14,7 +14,17 @@ with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
     from domain import events as ev
     from domain.errors import InvariantViolation
+    from domain.ids import (
+        appeasement_id_for,
+        exchange_id_for,
+        refund_id_for,
+        return_id_for,
+        return_label,
+        rma_number,
+    )
     from domain.models import SkuQuantity
+    from workflows.legacy.order_core import failure_reason
+    from workflows.legacy.order_deadlines import PartnerDeadlines
     from workflows.messages import (
         APPEASEMENT_UPDATE,
         EXCHANGE_UPDATE,
@@ -27,17 +37,14 @@ with workflow.unsafe.imports_passed_through():
         ReturnEvent,
         ReturnRequest,
         ReturnResult,
-        exchange_id_for,
-        return_id_for,
     )
-    from workflows.order_core import OrderCore, failure_reason
 
 RETURN_CARRIER = "YMT"
 # an exchange's replacement is held this long between reserving it and handing it to its location
 EXCHANGE_HOLD = timedelta(minutes=15)
 
 
-class ReturnsAndExchanges(OrderCore):
+class ReturnsAndExchanges(PartnerDeadlines):
     @workflow.signal(name=RETURN_SIGNAL)
     def return_event(self, event: ReturnEvent) -> None:
         """The returned units arrived; a second `received` for the same return changes nothing."""
@@ -77,10 +84,10 @@ class ReturnsAndExchanges(OrderCore):
     def _record_return(self, request: ReturnRequest, refund: Decimal) -> ReturnResult:
         n = len(self._order.returns) + 1
         return_id = return_id_for(self._order.order_id, n)
-        rma = f"RMA-{self._order.order_id}-{n}"
+        rma = rma_number(self._order.order_id, n)
         location_id = request.location_id if request.method == "in_store" else self._origin_of(request.lines)
         assert location_id is not None, "the validator requires a store for in-store returns"
-        label = f"{RETURN_CARRIER}-RET-{workflow.uuid4().hex[:10].upper()}" if request.method == "mail" else None
+        label = return_label(RETURN_CARRIER, workflow.uuid4()) if request.method == "mail" else None
         self._record(
             ev.ReturnRequested(
                 at=workflow.now(),
@@ -274,7 +281,7 @@ class ReturnsAndExchanges(OrderCore):
                 ev.AppeasementGranted(
                     at=workflow.now(),
                     actor=request.actor,
-                    refund_id=f"AP-{self._order.order_id}-{n}",
+                    refund_id=appeasement_id_for(self._order.order_id, n),
                     amount=request.amount,
                     reason=request.reason,
                     parts=parts,
@@ -335,7 +342,7 @@ class ReturnsAndExchanges(OrderCore):
                 ev.RefundIssued(
                     at=workflow.now(),
                     actor="gateway",
-                    refund_id=f"RF-{rma.id}",
+                    refund_id=refund_id_for(rma.id),
                     return_id=rma.id,
                     amount=amount,
                     parts=parts,
@@ -357,7 +364,7 @@ class ReturnsAndExchanges(OrderCore):
                     ev.RefundIssued(
                         at=workflow.now(),
                         actor="gateway",
-                        refund_id=f"RF-{rma.id}",
+                        refund_id=refund_id_for(rma.id),
                         return_id=rma.id,
                         amount=amount,
                         parts=parts,

@@ -15,17 +15,16 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
+    from activities.contracts import ProjectionBatch
     from domain import events as ev
-    from domain.models import SkuQuantity
+    from domain.ids import idempotency_key
     from domain.order import FulfillmentOrderState, Order
-    from store.read_model import ProjectionBatch
     from workflows import search_attributes as sa
     from workflows.messages import (
         ActionResult,
         CheckoutResult,
         OrderInput,
         PartnerDeadline,
-        ReshipRequest,
     )
 
 R = TypeVar("R")
@@ -155,118 +154,6 @@ class OrderCore:
             return
         self._record(ev.AttentionCleared(at=workflow.now(), actor="system", reason=why))
 
-    async def _allocate(
-        self, lines: list[SkuQuantity], hold_until: datetime | None = None, *, must: bool = False
-    ) -> act.AllocateResult:
-        placed = self._input.order
-        address = self._order.delivery_address or placed.shipping_address
-        fos = self._order.fulfillment_orders
-        request = act.AllocateRequest(
-            order_id=placed.order_id,
-            channel=placed.channel,
-            lines=lines,
-            latitude=address.latitude,
-            longitude=address.longitude,
-            pickup_location_id=placed.pickup_location_id if placed.delivery_method == "pickup" else None,
-            ship_to=address.model_dump(mode="json"),
-            delivery_method=placed.delivery_method,
-            first_number=len(fos) + 1 + self._numbers_skipped,
-            excluded=sorted({fo.location_id for fo in fos if fo.status == "rejected"}),
-            hold_until=hold_until,
-        )
-        summary = f"route and reserve {sum(q.quantity for q in lines)} unit(s), release to locations"
-        if must:
-            return await self._must(act.ALLOCATE_ORDER, request, act.AllocateResult, summary)
-        return await self._step(act.ALLOCATE_ORDER, request, act.AllocateResult, summary)
-
-    def _ship_to(self) -> dict[str, Any]:
-        """Where the order goes now: an agent may have changed the checkout's address."""
-        return (self._order.delivery_address or self._input.order.shipping_address).model_dump(mode="json")
-
-    def _place(
-        self,
-        allocation: act.AllocateResult,
-        *,
-        actor: str = "system",
-        reship: ReshipRequest | None = None,
-        exchange_id: str | None = None,
-    ) -> None:
-        now = workflow.now()
-        for fo in allocation.fulfillment_orders:
-            self._record(
-                ev.InventoryReserved(
-                    at=now, actor=actor, location_id=fo.location_id, lines=fo.lines, reship=reship is not None
-                )
-            )
-            self._record(
-                ev.FulfillmentOrderCreated(
-                    at=now,
-                    actor=actor,
-                    fulfillment_order_id=fo.fulfillment_order_id,
-                    location_id=fo.location_id,
-                    lines=fo.lines,
-                    promised_date=fo.promised_date,
-                    reship=reship is not None,
-                    reason=reship.reason if reship else None,
-                    exchange_id=exchange_id,
-                )
-            )
-
-    async def _handle_unfilled(self, unfilled: list[SkuQuantity]) -> None:
-        """The channel's policy: wait for stock up to a limit, or cancel the units at once."""
-        if not unfilled:
-            return
-        wait = self._input.backorder_seconds
-        if wait is None:
-            await self._cancel_by_system(
-                unfilled, "no location can fill these units and the channel does not backorder"
-            )
-        elif self._order.backordered_until is None:
-            until = workflow.now() + timedelta(seconds=wait)
-            self._record(ev.LinesBackordered(at=workflow.now(), lines=unfilled, until=until))
-
-    async def _cancel_by_system(self, lines: list[SkuQuantity], reason: str) -> None:
-        before = holdings(self._order)
-        self._record(ev.ItemsCanceled(at=workflow.now(), actor="system", lines=lines, reason=reason))
-        self._cancels += 1
-        await self._release_canceled(before, f"cancel:{self._cancels}")
-
-    async def _release_canceled(
-        self, before: dict[str, tuple[str, Counter[str]]], step: str, *, stopped_already: bool = False
-    ) -> None:
-        """Give back the reservations the cancel took off fulfillment orders, stop emptied ones (unless the
-        locations were told before the cancel was recorded), void if all gone."""
-        after = holdings(self._order)
-        for fo_id, (location_id, held) in sorted(before.items()):
-            kept = after.get(fo_id, (location_id, Counter()))[1]
-            freed = [SkuQuantity(sku=sku, quantity=n - kept[sku]) for sku, n in sorted(held.items()) if n > kept[sku]]
-            if not freed:
-                continue
-            release = act.ReleaseRequest(
-                order_id=self._order.order_id,
-                lines=freed,
-                location_id=location_id,
-                key=self._key(step, fo_id),
-                fulfillment_order_id=fo_id,
-            )
-            # the cancel is recorded: what fails for good now is for an operator, not a reason to stop
-            steps: list[tuple[str, Any, type[Any], str]] = [
-                (
-                    act.RELEASE_INVENTORY,
-                    release,
-                    int,
-                    f"release {sum(q.quantity for q in freed)} unit(s) at {location_id}",
-                )
-            ]
-            if self._order.fulfillment_order(fo_id).status == "canceled" and not stopped_already:
-                steps.append((act.CANCEL_FULFILLMENT, fo_id, bool, f"stop {fo_id} at {location_id}"))
-            await self._run_compensations(steps)
-        if self._nothing_left_to_capture():
-            try:
-                await self._void_authorization()
-            except (ActivityError, ApplicationError) as err:
-                self._step_failed("void what the cancel left authorized", err, self._void_authorization)
-
     async def _void_authorization(self, *, must: bool = False) -> None:
         """Void what is left of each authorization, once, whoever asks first (a cancel or the last shipment)."""
         async with self._void_lock:
@@ -311,143 +198,8 @@ class OrderCore:
         if self._reliable:
             self._follow_deadlines(event)
 
-    # -- deadlines on partners ---------------------------------------------------------------
     def _follow_deadlines(self, event: ev.OrderEvent) -> None:
-        """A released fulfillment order is due to ship, a shipped one to be delivered; news ends the wait."""
-        match event:
-            case ev.FulfillmentOrderCreated(fulfillment_order_id=fo_id, at=at):
-                self._deadline(fo_id, "shipment", at)
-            case ev.ShipmentShipped(fulfillment_order_id=fo_id, at=at):
-                self._end_deadline(fo_id, "shipped")
-                self._deadline(fo_id, "delivery", at)
-            case (
-                ev.ShipmentDelivered(fulfillment_order_id=fo_id)
-                | ev.ReadyForPickup(fulfillment_order_id=fo_id)
-                | ev.FulfillmentOrderRejected(fulfillment_order_id=fo_id)
-                | ev.FulfillmentOrderWithdrawn(fulfillment_order_id=fo_id)
-            ):
-                self._end_deadline(fo_id, event.type)
-            case ev.ItemsCanceled():
-                for fo in self._order.fulfillment_orders:
-                    if fo.status == "canceled":
-                        self._end_deadline(fo.id, "canceled")
-
-    def _deadline(self, fo_id: str, waiting_for: str, since: datetime) -> None:
-        sla = self._input.fulfillment_sla_seconds if waiting_for == "shipment" else self._input.delivery_sla_seconds
-        self._deadlines[fo_id] = PartnerDeadline.model_validate(
-            {
-                "fulfillment_order_id": fo_id,
-                "waiting_for": waiting_for,
-                "since": since,
-                "due": since + timedelta(seconds=sla),
-            }
-        )
-
-    def _end_deadline(self, fo_id: str, news: str) -> None:
-        deadline = self._deadlines.pop(fo_id, None)
-        if deadline is not None and deadline.flagged:
-            self._settle_attention(f"{fo_id}: {news}")
-
-    def _due_deadlines(self) -> list[PartnerDeadline]:
-        """Deadlines passed and not yet flagged for a person; a held order's locations do not have it yet."""
-        if self._order.held:
-            return []
-        now = workflow.now()
-        return [d for d in self._deadlines.values() if not d.flagged and now >= d.due]
-
-    def _next_partner_deadline(self) -> datetime | None:
-        if self._order.held:
-            return None
-        return min((d.due for d in self._deadlines.values() if not d.flagged), default=None)
-
-    def _arm_partner_alarm(self) -> None:
-        """One timer wakes the order at its earliest partner deadline. It is kept while it rings early enough
-        (on ringing early, the loop finds nothing due and sets it again), and dropped once nothing is awaited:
-        a timer per wait of the loop would cost the history two events each time the order wakes."""
-        self._alarm_rang = False
-        due = self._next_partner_deadline()
-        if due is None:
-            if self._alarm is not None:
-                self._alarm.cancel()
-                self._alarm, self._alarm_at = None, None
-            return
-        if self._alarm is not None and self._alarm_at is not None and self._alarm_at <= due:
-            return
-        if self._alarm is not None:
-            self._alarm.cancel()
-        self._alarm_at = due
-        self._alarm = asyncio.create_task(self._ring_at(due))
-
-    async def _ring_at(self, due: datetime) -> None:
-        await workflow.sleep(max(due - workflow.now(), timedelta(seconds=1)), summary="a partner's deadline")
-        # the loop wakes: a due deadline is work for it, or it sets the alarm again for the next one
-        self._alarm, self._alarm_at, self._alarm_rang = None, None, True
-
-    async def _chase_partners(self) -> None:
-        """Past its deadline a partner is asked again (a lost webhook comes again); silent once more, the order
-        needs a person. The order keeps waiting for the news either way."""
-        for deadline in self._due_deadlines():
-            fo = self._order.fulfillment_order(deadline.fulfillment_order_id)
-            if deadline.asked:
-                deadline.flagged = True
-                partner = fo.location_id if deadline.waiting_for == "shipment" else (fo.carrier or "the carrier")
-                self._needs_attention(
-                    f"{deadline.waiting_for} of {fo.id}",
-                    f"no news from {partner} since {deadline.since:%Y-%m-%d %H:%M} UTC, also after asking again",
-                )
-                continue
-            deadline.asked = True
-            sla = deadline.due - deadline.since
-            deadline.due = workflow.now() + sla
-            if deadline.waiting_for == "shipment":
-                await self._ask_location_again(fo)
-            else:
-                await self._ask_carrier_again(fo)
-
-    async def _ask_location_again(self, fo: FulfillmentOrderState) -> None:
-        self._record(
-            ev.PartnerAskedAgain(
-                at=workflow.now(), fulfillment_order_id=fo.id, partner=fo.location_id, waiting_for="shipment"
-            )
-        )
-        request = act.HandOffRequest(
-            order_id=self._order.order_id,
-            ship_to=self._ship_to(),
-            delivery_method=self._input.order.delivery_method,
-            fulfillment_orders=[
-                act.AllocatedFulfillmentOrder(fulfillment_order_id=fo.id, location_id=fo.location_id, lines=fo.lines)
-            ],
-        )
-        await self._try(act.HAND_OFF_FULFILLMENT, request, int, f"ask {fo.location_id} again about {fo.id}")
-
-    async def _ask_carrier_again(self, fo: FulfillmentOrderState) -> None:
-        assert fo.tracking_number is not None, "a shipped fulfillment order has its tracking number"
-        carrier = fo.carrier or "the carrier"
-        self._record(
-            ev.PartnerAskedAgain(at=workflow.now(), fulfillment_order_id=fo.id, partner=carrier, waiting_for="delivery")
-        )
-        summary = f"ask {carrier} where {fo.tracking_number} is"
-        try:
-            status = await self._step(act.TRACK_PARCEL, fo.tracking_number, str | None, summary)  # type: ignore[arg-type]
-        except (ActivityError, ApplicationError) as err:
-            self._step_failed(summary, err)
-            return
-        if status == "delivered":
-            self._deliver(fo.id)
-
-    def _deliver(self, fo_id: str) -> None:
-        fo = self._order.fulfillment_order(fo_id)
-        if fo.status != "shipped" or fo.tracking_number is None:
-            self._early_deliveries.add(fo_id)
-            return
-        self._record(
-            ev.ShipmentDelivered(
-                at=workflow.now(),
-                actor="partner:carrier",
-                fulfillment_order_id=fo_id,
-                tracking_number=fo.tracking_number,
-            )
-        )
+        """Partner deadlines follow the events (PartnerDeadlines, in legacy/order_deadlines.py)."""
 
     def _open_fulfillment_orders(self) -> list[act.AllocatedFulfillmentOrder]:
         """What the order's locations hold for it now, as routing and hand-off take it."""
@@ -490,7 +242,7 @@ class OrderCore:
         return result
 
     def _key(self, step: str, n: object) -> str:
-        return f"{workflow.info().workflow_id}:{step}:{n}"
+        return idempotency_key(workflow.info().workflow_id, step, n)
 
     async def _decide(self) -> None:
         """Project what happened, then answer a waiting checkout."""

@@ -1,6 +1,6 @@
 """Great-circle distances, which routing ranks locations by."""
 
-from domain.allocation import distance_km
+from domain.geography import distance_km
 
 
 def test_distance_tokyo_osaka_is_about_400_km() -> None:
