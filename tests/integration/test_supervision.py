@@ -171,7 +171,9 @@ def test_a_part_that_crashes_as_it_starts_stops_oms_up_with_its_name(stack: Runn
     # then it gives up on the simulators after its retries, says so naming them, and exits non-zero
     assert process.returncode == 1, output[-4000:]
     assert "simulators keeps crashing as it starts" in output, output[-4000:]
-    assert output.count("spawned: 'simulators'") == STARTRETRIES + 1
+    # (a first start slower than STARTSECS, as on a loaded machine, counts as running; its exit then restarts it
+    # once more before the quick failures are counted)
+    assert STARTRETRIES + 1 <= output.count("spawned: 'simulators'") <= STARTRETRIES + 2
     # and leaves nothing behind
     assert names >= {"supervisord", "oms"}
     alive = [p for p in seen.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
