@@ -42,11 +42,15 @@ class Continuation:
         long = info.get_current_history_length() >= self._input.max_history_events
         return long or info.is_continue_as_new_suggested()
 
+    def wanted(self) -> bool:
+        """The history is long and nothing waits for an operator: an operator's retry runs in this run, which
+        until then waits as it is (it must not wake for its history's length, or it would wake at once again)."""
+        return self.history_long() and self._steps.settled
+
     async def due(self) -> bool:
-        """Whether to hand over now: the history is long and nothing waits for an operator (whose retry runs
-        here). Waits until every handler has finished and no step is under way; a signal arriving meanwhile
-        makes the server refuse the hand-over until the run has seen it, so none is lost."""
-        if not self.history_long() or not self._steps.settled:
+        """Whether to hand over now. Waits until every handler has finished and no step is under way; a signal
+        arriving meanwhile makes the server refuse the hand-over until the run has seen it, so none is lost."""
+        if not self.wanted():
             return False
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self._steps.in_flight == 0)
         return True

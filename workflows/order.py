@@ -177,8 +177,8 @@ class OrderWorkflow:
         return self._allocation.may_route(workflow.now()) and not self._fulfillment.rejections_pending()
 
     def _interrupted(self) -> bool:
-        """The run must act: its history is long, or a part's coroutine crashed (a bug)."""
-        return self._continuation.history_long() or self._crashed() is not None
+        """The run must act: it should continue as new, or a part's coroutine crashed (a bug)."""
+        return self._continuation.wanted() or self._crashed() is not None
 
     def _crashed(self) -> Exception | None:
         return self._fulfillment.crashed or self._returns.crashed

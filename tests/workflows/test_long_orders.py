@@ -152,3 +152,32 @@ async def test_a_restock_at_an_unknown_store_is_not_retried_without_end(harness:
     assert (await wait_until(handle, lambda o: o.payment.refunded == LEGO_PRICE, "refunded")).returns[0].status == (
         "refunded"
     )
+
+
+async def test_a_long_history_waiting_for_an_operator_waits_without_spinning_then_continues_as_new(
+    harness: Harness,
+) -> None:
+    # given an order allowed a short history whose capture failed for good: it waits for an operator's retry
+    handle, answer = await start(harness, lines=lines(lego=1), workflow_options={"max_history_events": 40})
+    (fo_id,) = answer.fulfillment_order_ids
+    first_run = (await handle.describe()).run_id
+    harness.partners.broken["settle"] = ValueError("bad amount")
+    await ship(handle, fo_id)
+    await wait_until(handle, lambda o: o.attention is not None, "attention")
+    # when partners repeat themselves until the history is long (the run may not hand over while it waits)
+    for _ in range(30):
+        await handle.signal(WAREHOUSE_SIGNAL, WarehouseEvent(fulfillment_order_id=fo_id, event="picked"))
+    await wait_until(handle, lambda o: o.attention is not None, "still waiting")
+    # then it still answers, and once the cause is fixed the retry captures and the run continues as new
+    del harness.partners.broken["settle"]
+    assert (await retry(handle)).attention is None
+    latest = harness.client.get_workflow_handle_for(OrderWorkflow.run, handle.id)
+    for _ in range(200):
+        if (await latest.describe()).run_id != first_run:
+            break
+        await harness.env.sleep(timedelta(seconds=1))
+    assert (await latest.describe()).run_id != first_run
+    await deliver(latest, fo_id)
+    await harness.env.sleep(timedelta(days=31))
+    assert (await latest.result()).status == "completed"
+    assert harness.partners.captured == LEGO_PRICE and len(harness.partners.captures) == 1

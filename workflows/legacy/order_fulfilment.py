@@ -35,7 +35,7 @@ class FulfilmentLoop(ReturnsAndExchanges):
                         self._work_pending()
                         or bool(self._unprojected)
                         or bool(self._received_returns())
-                        or self._history_long()
+                        or self._may_hand_over()
                         or self._alarm_rang
                     ),
                     timeout=self._next_deadline(),
@@ -288,7 +288,7 @@ class FulfilmentLoop(ReturnsAndExchanges):
                     or self._fulfilment_work_pending()
                     or bool(self._unprojected)
                     or done()
-                    or self._history_long()
+                    or self._may_hand_over()
                     or self._alarm_rang
                 ),
                 timeout=wait,
@@ -307,6 +307,11 @@ class FulfilmentLoop(ReturnsAndExchanges):
             return  # an operator's retry runs in this run
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._input.model_copy(update={"resume": self._resume_state(phase)}))
+
+    def _may_hand_over(self) -> bool:
+        """Long, and nothing waits for an operator: waking for the length alone while a retry is awaited would
+        wake the loop again at once, and the workflow task would never end."""
+        return self._history_long() and not self._failed_steps and not self._blocked_on
 
     def _history_long(self) -> bool:
         info = workflow.info()
