@@ -33,7 +33,10 @@ class Payments:
         self._record = record
         self._steps = steps
         self._voiding = asyncio.Lock()
-        self.lock = asyncio.Lock()  # money moves one at a time, so two refunds never split the same capture
+        # captures one at a time, so two never renew the same authorization; a capture waiting for an operator
+        # leaves refunds, appeasements and exchanges free to go on
+        self._capturing = asyncio.Lock()
+        self.lock = asyncio.Lock()  # money goes back one refund at a time, so two never split the same capture
 
     @property
     def _currency(self) -> str:
@@ -91,7 +94,7 @@ class Payments:
             self._invoice(fo, Decimal(0))
             return
         assert auth_id is not None, "an accepted order is authorized"
-        async with self.lock:
+        async with self._capturing:
             auth_id = await self._renewed_if_expiring(auth_id)
             capture = act.CaptureRequest(
                 idempotency_key=step_key("capture", fo.id), authorization_id=auth_id, amount=amount

@@ -20,9 +20,9 @@ from tests.workflows.conftest import (
     start,
     wait_until,
 )
-from tests.workflows.test_compensation import retry
+from tests.workflows.test_compensation import appeasement, retry
 from tests.workflows.test_service_actions import delivered_and_captured, receive, request_return, units
-from workflows.messages import WAREHOUSE_SIGNAL, WarehouseEvent
+from workflows.messages import APPEASEMENT_UPDATE, WAREHOUSE_SIGNAL, AppeasementResult, WarehouseEvent
 from workflows.order import OrderWorkflow
 
 
@@ -181,3 +181,21 @@ async def test_a_long_history_waiting_for_an_operator_waits_without_spinning_the
     await harness.env.sleep(timedelta(days=31))
     assert (await latest.result()).status == "completed"
     assert harness.partners.captured == LEGO_PRICE and len(harness.partners.captures) == 1
+
+
+async def test_a_goodwill_refund_is_answered_while_another_capture_waits_for_an_operator(harness: Harness) -> None:
+    # given a split order: one part delivered and captured, the other's capture failed for good
+    harness.partners.stock = {"DC-TOKYO": {"LEGO-76419": 1}, "DC-OSAKA": {"TEA-MATCHA-100": 1}}
+    handle, answer = await start(harness, lines=lines(lego=1, tea=1))
+    first, second = answer.fulfillment_order_ids
+    await ship_and_deliver(handle, first)
+    await wait_until(handle, lambda o: o.payment.captured == LEGO_PRICE, "the first capture")
+    harness.partners.broken["settle"] = ValueError("bad amount")
+    await ship(handle, second)
+    await wait_until(handle, lambda o: o.attention is not None, "attention")
+    # when an agent grants a goodwill refund on what was captured
+    result = await handle.execute_update(
+        APPEASEMENT_UPDATE, appeasement(500), result_type=AppeasementResult, rpc_timeout=timedelta(seconds=10)
+    )
+    # then it is refunded at once, without waiting for the operator
+    assert result.refunded == 500 and harness.partners.refunded == 500
