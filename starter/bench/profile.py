@@ -3,7 +3,9 @@
 Sampling from outside costs the worker nothing to instrument. Only the thread holding the GIL is
 sampled (`--gil`): threads waiting on the database or the network are not CPU, and 64 parked
 activity threads would otherwise drown the picture. Two samplers run side by side: one writes the
-collapsed stacks summarized into bench.json, the other py-spy's own flame graph (SVG).
+collapsed stacks summarized into bench.json, the other py-spy's own flame graph (SVG). Both read the
+worker without pausing it (`--nonblocking`): pausing it 200 times a second slowed the very workload
+being measured until its checkouts timed out.
 """
 
 import shutil
@@ -50,7 +52,8 @@ class WorkerProfile:
         if exe is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             for fmt, path in (("raw", self.path), ("flamegraph", self.flame_graph)):
-                command = [exe, "record", "--pid", str(self._pid), "--gil", "--format", fmt, "--output", str(path)]
+                command = [exe, "record", "--pid", str(self._pid), "--gil", "--nonblocking", "--format", fmt]
+                command += ["--output", str(path)]
                 self._procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         return self
 

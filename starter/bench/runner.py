@@ -46,8 +46,8 @@ ROUTING_REPEATS = 20  # routes timed per network and order size
 HISTORY_SAMPLE = 3  # orders whose histories are counted per workload
 
 
-def start_stack(window_s: float, data_dir: Path, *, reference_worker: bool = True) -> Stack:
-    """Everything the bench needs, isolated from any `oms up` already running on the default ports."""
+def bench_stack(window_s: float, data_dir: Path) -> Stack:
+    """Everything the bench needs, isolated from any `oms up` already running on the default ports; not yet up."""
     os.environ.update(
         {
             "OMS_DATA_DIR": str(data_dir),
@@ -63,11 +63,13 @@ def start_stack(window_s: float, data_dir: Path, *, reference_worker: bool = Tru
     for key in ("OMS_DATABASE_URL", "OMS_TEMPORAL_ADDRESS"):
         os.environ.pop(key, None)
     get_settings.cache_clear()
-    stack = Stack(get_settings())
+    return Stack(get_settings())
+
+
+def start(stack: Stack, *, reference_worker: bool) -> None:
     stack.up()
     if reference_worker:
         stack.spawn("reference-worker", [str(BIN / "oms"), "worker", "--reference-task-queue", REFERENCE_QUEUE])
-    return stack
 
 
 def seed(database_url: str, skus: Sequence[str], units: int) -> None:
@@ -307,8 +309,10 @@ async def _history(temporal: Client, workflow_ids: list[str]) -> OrderHistory | 
 def bench(options: BenchOptions) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="oms-bench-") as tmp:
         open_mode = options.open_orders > 0
-        stack = start_stack(options.window_s, Path(tmp), reference_worker=not open_mode)
+        stack = bench_stack(options.window_s, Path(tmp))
+        stack.handle_stop_signals()  # SIGTERM stops the run as Ctrl-C does: its whole stack goes down with it
         try:
+            start(stack, reference_worker=not open_mode)
             return asyncio.run(run_open_orders(options, stack) if open_mode else run(options, stack))
         finally:
             stack.down()
