@@ -239,10 +239,13 @@ class _Cover:
         candidate = self.space.choice(chosen, self.target)
         if self.best is not None and candidate.rank >= self.best.rank:
             return
-        if not self.supply.is_simple(chosen):
+        s = self.supply
+        if not s.is_simple(chosen):
+            if s.bound(chosen) < self.target:
+                return  # the ceiling settles it: only a flow actually run counts against the budget
             self.flows += 1
             self.settled = self.settled and self.flows <= FLOW_BUDGET
-        if self.supply.reaches(candidate.locations, self.target):
+        if s.reaches(candidate.locations, self.target):
             self.best = candidate
 
 

@@ -10,10 +10,13 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -55,11 +58,16 @@ class Unavailable(BaseModel):
 ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorBody"}
 
 # What every route behind a bearer token may answer, whatever it does.
+log = structlog.get_logger()
+
 CALLER_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "no bearer token, or one this service does not know"},
     403: {"model": ErrorBody, "description": "the token's role may not do this"},
     422: {"model": ErrorBody, "description": "an invalid request, with the reason (field by field for a body)"},
+    503: {"model": ErrorBody, "description": "a service it needs cannot be reached now (nothing was changed)"},
 }
+# How long a caller is asked to wait before trying again when the database is away.
+DATABASE_RETRY_AFTER_S = 5
 # Only a route that reads a body answers this one.
 UNREADABLE_BODY: dict[str, Any] = {
     "description": "the body is not JSON",
@@ -147,6 +155,16 @@ def create_app(settings: Settings) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.exception_handler(OperationalError)
+    async def database_away(request: Request, exc: OperationalError) -> Response:
+        # the database is down or unreachable: the caller may try again, and nothing was written by a refused call
+        log.error("database unreachable", path=request.url.path, error=str(exc.orig))
+        return JSONResponse(
+            {"detail": "the database cannot be reached now: nothing was changed; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

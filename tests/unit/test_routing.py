@@ -749,3 +749,51 @@ def test_on_bigger_networks_the_plan_is_exact_when_it_fits_and_never_worse_than_
         filling = [r for r in triples if -r[0] == everything]
         if filling:
             assert rank == min(filling)
+
+
+# A network hypothesis found: 27 locations, most at Tokyo's edge holding little or nothing, where only three fill the
+# order, and the nearest holder of the common sku is limited by its capacity: (id, lat, lon, capacity, stock,
+# personalization).
+CROWDED_EDGE = [
+    ("L00", 35.0, 139.0, 1, {}, False),
+    ("L01", 35.0, 139.0, 1, {}, False),
+    ("L02", 35.0, 139.0, 1, {}, False),
+    ("L03", 35.0, 139.0, 1, {}, False),
+    ("L04", 35.0, 139.0, 1, {}, False),
+    ("L05", 35.0, 139.0, 1, {}, False),
+    ("L06", 35.0, 139.0, 1, {}, False),
+    ("L07", 35.0, 139.0, 1, {"A": 0, "B": 0, "C": 9}, False),
+    ("L08", 35.0, 139.0, 1, {"A": 0, "B": 0, "C": 2}, False),
+    ("L09", 35.074155, 139.950856, 14, {"C": 9}, False),
+    ("L10", 35.606505, 139.7774, 6, {"C": 9}, False),
+    ("L11", 35.0, 139.0, 1, {}, False),
+    ("L12", 35.0, 139.0, 1, {}, False),
+    ("L13", 35.0, 139.0, 1, {"A": 0, "B": 0, "C": 9}, False),
+    ("L14", 35.0, 139.0, 1, {"A": 0, "D": 9}, False),
+    ("L15", 35.0, 139.0, 1, {"A": 0, "B": 0, "C": 9}, False),
+    ("L16", 35.0, 139.0, 13, {"C": 9, "A": 0, "B": 0}, False),
+    ("L17", 35.0, 139.0, 1, {"A": 0, "B": 0, "C": 2}, False),
+    ("L18", 35.0, 139.0, 1, {"A": 0, "B": 0, "C": 0, "D": 2}, False),
+    ("L19", 35.0, 139.0, 27, {"A": 0, "B": 0, "C": 9, "D": 9}, False),
+    ("L20", 35.0, 139.0, 1, {}, False),
+    ("L21", 35.0, 139.0, 1, {}, False),
+    ("L22", 35.834313, 139.301843, 1, {"A": 0, "B": 0, "C": 2}, False),
+    ("L23", 35.0, 139.0, 1, {}, False),
+    ("L24", 35.0, 139.0, 1, {}, False),
+    ("L25", 35.0, 139.0, 1, {}, True),
+    ("L26", 35.0, 139.0, 1, {"C": 2}, True),
+]
+
+
+def test_sets_the_stock_ceiling_rules_out_do_not_use_up_the_search_for_the_set_that_fills_the_order() -> None:
+    # given that network, and an order only L09, L16 and L19 fill together
+    candidates = [
+        loc(loc_id, lat, lon, ("ship", "personalization") if pers else ("ship",), capacity=cap, stock=stock)
+        for loc_id, lat, lon, cap, stock, pers in CROWDED_EDGE
+    ]
+    lines = [line("C", 6), line("C", 6), line("C", 6), line("C", 7), line("D", 3)]
+    # when routed with up to three fulfillment orders
+    plan = plan_for(lines, candidates, policy=RoutingPolicy(max_fulfillment_orders=3))
+    # then those three are chosen: the sets the stock ceiling rules out cost the search nothing
+    assert plan.unfilled == []
+    assert {f.location_id for f in plan.fulfillments} == {"L09", "L16", "L19"}
