@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.order import FulfillmentOrderState
     from workflows.cancellation import Cancellation
     from workflows.messages import AddressChange, OrderInput, ReshipRequest
+    from workflows.order_facts import destination
     from workflows.payments import step_key
     from workflows.recording import OrderRecord
     from workflows.steps import Steps
@@ -39,7 +40,7 @@ class Allocation:
         """Route, reserve and (unless held) hand over in one step; what no location can fill comes back unfilled."""
         placed = self._input.order
         order = self._record.order
-        address = order.delivery_address or placed.shipping_address
+        address = destination(order)
         request = act.AllocateRequest(
             order_id=placed.order_id,
             channel=placed.channel,

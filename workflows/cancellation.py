@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.order_facts import Holdings, holdings, nothing_left_to_capture
     from workflows.payments import Payments, step_key
     from workflows.recording import OrderRecord
-    from workflows.steps import Compensation, FailedStep, StepError, Steps, failure_reason, refusal_error
+    from workflows.steps import Step, StepError, Steps, failure_reason, refusal_error
 
 
 class Cancellation:
@@ -106,7 +106,7 @@ class Cancellation:
                 fulfillment_order_id=fo_id,
             )
             undo = [
-                Compensation.of(
+                self._steps.step(
                     AllocationActivities.release,
                     release,
                     f"release {sum(q.quantity for q in freed)} unit(s) at {location_id}",
@@ -114,11 +114,11 @@ class Cancellation:
             ]
             if order.fulfillment_order(fo_id).status == "canceled" and not stopped_already:
                 undo.append(
-                    Compensation.of(AllocationActivities.cancel_fulfillment, fo_id, f"stop {fo_id} at {location_id}")
+                    self._steps.step(AllocationActivities.cancel_fulfillment, fo_id, f"stop {fo_id} at {location_id}")
                 )
             await self._steps.compensate(undo)
         if nothing_left_to_capture(order):
-            void = FailedStep("void what the cancel left authorized", self._payments.void_what_is_left)
+            void = Step("void what the cancel left authorized", self._payments.void_what_is_left)
             await self._steps.attempt_with(void)
 
 

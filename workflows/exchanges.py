@@ -17,12 +17,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.errors import ExchangeRefused
     from domain.models import SkuQuantity
     from workflows.allocation import Allocation
-    from workflows.messages import ExchangeRequest, ExchangeResult, OrderInput, ReturnRequest
-    from workflows.partner_deadlines import ship_to
+    from workflows.messages import ExchangeRequest, ExchangeResult, ReturnRequest
+    from workflows.order_facts import hand_off_request
     from workflows.payments import Payments, step_key
     from workflows.recording import OrderRecord
     from workflows.returns import Returns
-    from workflows.steps import Compensation, StepError, Steps, failure_reason, refusal_error
+    from workflows.steps import Step, StepError, Steps, failure_reason, refusal_error
 
 # an exchange's replacement is held this long between reserving it and handing it to its location
 EXCHANGE_HOLD = timedelta(minutes=15)
@@ -31,14 +31,12 @@ EXCHANGE_HOLD = timedelta(minutes=15)
 class Exchanges:
     def __init__(
         self,
-        input: OrderInput,
         record: OrderRecord,
         steps: Steps,
         payments: Payments,
         allocation: Allocation,
         returns: Returns,
     ) -> None:
-        self._input = input
         self._record = record
         self._steps = steps
         self._payments = payments
@@ -149,12 +147,7 @@ class Exchanges:
                 # caught below: what was held is given back before the exchange is refused
                 raise ApplicationError(f"no location can send {what} now: make a return instead, or try later")
             handed_over = True
-            hand_off = act.HandOffRequest(
-                order_id=self._record.order.order_id,
-                ship_to=ship_to(self._input, self._record),
-                delivery_method=self._input.order.delivery_method,
-                fulfillment_orders=allocation.fulfillment_orders,
-            )
+            hand_off = hand_off_request(self._record.order, allocation.fulfillment_orders)
             summary = f"hand exchange {exchange_id} to {len(allocation.fulfillment_orders)} location(s)"
             await self._steps.run(AllocationActivities.hand_off, hand_off, summary)
             return allocation
@@ -167,22 +160,22 @@ class Exchanges:
 
     def _undo(
         self, exchange_id: str, fos: list[act.AllocatedFulfillmentOrder], handed_over: bool, auth_id: str | None
-    ) -> list[Compensation]:
+    ) -> list[Step]:
         """Each undo is keyed or a full release of one fulfillment order, so running it again changes nothing."""
-        undo: list[Compensation] = []
+        undo: list[Step] = []
         for fo in fos:
             fo_id = fo.fulfillment_order_id
             release = act.ReleaseRequest(order_id=self._record.order.order_id, fulfillment_order_id=fo_id)
             undo.append(
-                Compensation.of(AllocationActivities.release, release, f"undo exchange {exchange_id}: release {fo_id}")
+                self._steps.step(AllocationActivities.release, release, f"undo exchange {exchange_id}: release {fo_id}")
             )
             if handed_over:
                 undo.append(
-                    Compensation.of(
+                    self._steps.step(
                         AllocationActivities.cancel_fulfillment, fo_id, f"undo exchange {exchange_id}: stop {fo_id}"
                     )
                 )
         if auth_id is not None:
             void = act.VoidRequest(idempotency_key=step_key("void", exchange_id), authorization_id=auth_id)
-            undo.append(Compensation.of(PaymentActivities.void, void, f"undo exchange {exchange_id}: void {auth_id}"))
+            undo.append(self._steps.step(PaymentActivities.void, void, f"undo exchange {exchange_id}: void {auth_id}"))
         return undo

@@ -3,7 +3,6 @@ delivered, chasing its partner past each deadline. Fulfillment orders live insid
 than as child workflows: a child would add a dozen events per fulfillment order to what an order costs, and
 the operator already sees each one in the order's timeline and in its step summaries."""
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -20,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.partner_deadlines import PartnerDeadlines
     from workflows.payments import Payments
     from workflows.recording import OrderRecord
-    from workflows.steps import Steps
+    from workflows.steps import Followers, Steps
 
 
 class FulfillmentOrders:
@@ -43,30 +42,22 @@ class FulfillmentOrders:
         self.early_deliveries: set[str] = set()
         self.released_rejections: set[str] = set()
         self.collect_by: dict[str, datetime] = {}
-        self.crashed: Exception | None = None  # a bug in a coroutine fails the workflow task, not silently
-        self._following: dict[str, asyncio.Task[None]] = {}
-        allocation.on_new_fulfillment_order(self.follow)
+        self._followers = Followers(self._process)
+        allocation.on_new_fulfillment_order(self._followers.follow)
+
+    @property
+    def crashed(self) -> Exception | None:
+        return self._followers.crashed
 
     def _fo(self, fo_id: str) -> FulfillmentOrderState:
         return self._record.order.fulfillment_order(fo_id)
-
-    def follow(self, fo_id: str) -> None:
-        if fo_id not in self._following:
-            self._following[fo_id] = asyncio.create_task(self._guarded(fo_id))
 
     def follow_unfinished(self) -> None:
         """After continuing as new: every fulfillment order not yet settled is followed again."""
         for fo in self._record.order.fulfillment_orders:
             settled = fo.status in ("canceled", "withdrawn") or (fo.status == "delivered" and fo.invoice_id)
             if not settled and fo.id not in (self.released_rejections if fo.status == "rejected" else ()):
-                self.follow(fo.id)
-
-    async def _guarded(self, fo_id: str) -> None:
-        try:
-            await self._process(fo_id)
-        except Exception as err:  # a bug: the run raises it where it waits, failing the workflow task
-            self.crashed = err
-            raise
+                self._followers.follow(fo.id)
 
     async def _process(self, fo_id: str) -> None:
         fo = await self._until(fo_id, lambda f: f.status != "released")

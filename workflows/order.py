@@ -70,7 +70,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.returns import Returns
     from workflows.review import FraudReview
     from workflows.service_window import ServiceWindow
-    from workflows.steps import Compensation, StepError, Steps, failure_reason
+    from workflows.steps import StepError, Steps, failure_reason
 
 
 @workflow.defn(name=ORDER_WORKFLOW)
@@ -87,7 +87,7 @@ class OrderWorkflow:
             input, self._record, self._steps, self._payments, self._allocation, self._cancellation
         )
         self._returns = Returns(self._record, self._steps, self._payments)
-        self._exchanges = Exchanges(input, self._record, self._steps, self._payments, self._allocation, self._returns)
+        self._exchanges = Exchanges(self._record, self._steps, self._payments, self._allocation, self._returns)
         self._continuation = Continuation(
             input,
             self._record,
@@ -235,9 +235,9 @@ class OrderWorkflow:
         self._refusal = f"the order could not go on: {failure_reason(failure)}"
         workflow.logger.error("Step failed; compensating", extra={"failure": self._refusal})
         release = act.ReleaseRequest(order_id=self._order.order_id, key=None)  # a full release is idempotent
-        undo = [Compensation.of(AllocationActivities.release, release, "compensate: release every hold")]
+        undo = [self._steps.step(AllocationActivities.release, release, "compensate: release every hold")]
         for fo in [f for f in self._order.fulfillment_orders if f.open]:
-            undo.append(Compensation.of(AllocationActivities.cancel_fulfillment, fo.id, f"compensate: stop {fo.id}"))
+            undo.append(self._steps.step(AllocationActivities.cancel_fulfillment, fo.id, f"compensate: stop {fo.id}"))
         await self._steps.compensate(undo)
         lines = self._order.cancelable_lines(include_exchanges=True)
         if lines:

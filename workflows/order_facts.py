@@ -6,6 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
+    from domain.models import Address
     from domain.order import CLOSED_FULFILLMENT, FulfillmentOrderState, Order
 
 Holdings = dict[str, tuple[str, Counter[str]]]
@@ -58,3 +59,21 @@ def open_fulfillment_orders(order: Order) -> list[act.AllocatedFulfillmentOrder]
         for fo in order.fulfillment_orders
         if fo.open
     ]
+
+
+def destination(order: Order) -> Address:
+    """Where the order goes now: an agent may have changed the checkout's address."""
+    address = order.delivery_address
+    assert address is not None, "a placed order has its checkout's address"
+    return address
+
+
+def hand_off_request(order: Order, fulfillment_orders: list[act.AllocatedFulfillmentOrder]) -> act.HandOffRequest:
+    """Give these fulfillment orders to their locations, to ship where the order goes now."""
+    assert order.placed is not None, "only a placed order is handed to locations"
+    return act.HandOffRequest(
+        order_id=order.order_id,
+        ship_to=destination(order).model_dump(mode="json"),
+        delivery_method=order.placed.delivery_method,
+        fulfillment_orders=fulfillment_orders,
+    )

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import events as ev
     from domain.order import FulfillmentOrderState
     from workflows.messages import OrderInput, PartnerDeadline
+    from workflows.order_facts import hand_off_request
     from workflows.recording import OrderRecord
     from workflows.steps import StepError, Steps
 
@@ -144,15 +145,8 @@ class PartnerDeadlines:
                 at=workflow.now(), fulfillment_order_id=fo.id, partner=fo.location_id, waiting_for="shipment"
             )
         )
-        order = self._record.order
-        request = act.HandOffRequest(
-            order_id=order.order_id,
-            ship_to=ship_to(self._input, self._record),
-            delivery_method=self._input.order.delivery_method,
-            fulfillment_orders=[
-                act.AllocatedFulfillmentOrder(fulfillment_order_id=fo.id, location_id=fo.location_id, lines=fo.lines)
-            ],
-        )
+        held = act.AllocatedFulfillmentOrder(fulfillment_order_id=fo.id, location_id=fo.location_id, lines=fo.lines)
+        request = hand_off_request(self._record.order, [held])
         await self._steps.attempt(AllocationActivities.hand_off, request, f"ask {fo.location_id} again about {fo.id}")
 
     async def _ask_carrier_again(self, fo: FulfillmentOrderState) -> None:
@@ -169,8 +163,3 @@ class PartnerDeadlines:
             return
         if status == "delivered":
             self._deliver(fo.id)
-
-
-def ship_to(input: OrderInput, record: OrderRecord) -> dict[str, object]:
-    """Where the order goes now: an agent may have changed the checkout's address."""
-    return (record.order.delivery_address or input.order.shipping_address).model_dump(mode="json")

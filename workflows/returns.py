@@ -2,7 +2,6 @@
 unit is restocked and refunded. Each return is followed by its own coroutine, requested → received →
 restocked and refunded."""
 
-import asyncio
 from collections import Counter
 from datetime import datetime
 from decimal import Decimal
@@ -26,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.payments import Payments
     from workflows.recording import OrderRecord
-    from workflows.steps import FailedStep, StepError, Steps, failure_reason, refusal_error
+    from workflows.steps import Followers, Step, StepError, Steps, failure_reason, refusal_error
 
 RETURN_CARRIER = "YMT"
 
@@ -38,32 +37,27 @@ class Returns:
         self._payments = payments
         self.window_closes: datetime | None = None
         self.appeasements = 0
-        self._following: dict[str, asyncio.Task[None]] = {}
-        self.crashed: Exception | None = None
+        self._followers = Followers(self._process)
         record.on_event(self._follow_new)
+
+    @property
+    def crashed(self) -> Exception | None:
+        return self._followers.crashed
 
     def _follow_new(self, event: ev.OrderEvent) -> None:
         if isinstance(event, ev.ReturnRequested):
-            self.follow(event.return_id)
-
-    def follow(self, return_id: str) -> None:
-        if return_id not in self._following:
-            self._following[return_id] = asyncio.create_task(self._guarded(return_id))
+            self._followers.follow(event.return_id)
 
     def follow_unfinished(self) -> None:
         for rma in self._record.order.returns:
             if rma.status in ("requested", "received"):
-                self.follow(rma.id)
+                self._followers.follow(rma.id)
 
-    async def _guarded(self, return_id: str) -> None:
-        try:
-            await workflow.wait_condition(lambda: self._record.order.return_(return_id).status != "requested")
-            if self._record.order.return_(return_id).status == "received":
-                await self._settle(return_id)
-                await self._record.flush()
-        except Exception as err:  # a bug: the run raises it where it waits, failing the workflow task
-            self.crashed = err
-            raise
+    async def _process(self, return_id: str) -> None:
+        await workflow.wait_condition(lambda: self._record.order.return_(return_id).status != "requested")
+        if self._record.order.return_(return_id).status == "received":
+            await self._settle(return_id)
+            await self._record.flush()
 
     # -- asking ------------------------------------------------------------------------------------
     def refusal(self, request: ReturnRequest | ExchangeRequest) -> ReturnRefused | None:
@@ -160,7 +154,7 @@ class Returns:
                             at=workflow.now(), actor="gateway", return_id=rma.id, amount=amount, reason=reason
                         )
                     )
-                    self._steps.set_aside(FailedStep(summary, lambda: self._refund_again(rma.id, parts, amount)), err)
+                    self._steps.set_aside(Step(summary, lambda: self._refund_again(rma.id, parts, amount)), err)
                     return
             self._refunded(rma.id, amount, parts)
 

@@ -6,13 +6,12 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities import contracts as act
     from activities.allocation import AllocationActivities
     from domain import events as ev
     from workflows.cancellation import Cancellation
     from workflows.messages import OrderInput, ReviewDecision
-    from workflows.order_facts import open_fulfillment_orders
-    from workflows.partner_deadlines import PartnerDeadlines, ship_to
+    from workflows.order_facts import hand_off_request, open_fulfillment_orders
+    from workflows.partner_deadlines import PartnerDeadlines
     from workflows.recording import OrderRecord
     from workflows.steps import Steps
 
@@ -65,12 +64,7 @@ class FraudReview:
     async def _hand_to_locations(self) -> None:
         order = self._record.order
         fos = open_fulfillment_orders(order)
-        hand_off = act.HandOffRequest(
-            order_id=order.order_id,
-            ship_to=ship_to(self._input, self._record),
-            delivery_method=self._input.order.delivery_method,
-            fulfillment_orders=fos,
-        )
+        hand_off = hand_off_request(order, fos)
         summary = f"approved: hand {len(fos)} fulfillment order(s) to their locations"
         await self._steps.must(AllocationActivities.hand_off, hand_off, summary)
         for fo in order.fulfillment_orders:  # the locations have them from now on

@@ -7,6 +7,7 @@ scheduled/started/completed triple and a round trip through the server. Retries 
 (`attempt`: a release, a restock, a refund). Either way the order needs attention until it is done.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,20 +43,9 @@ async def local_step(activity: Callable[[Any, A], R], arg: A, summary: str | Non
 
 
 @dataclass(frozen=True)
-class Compensation:
-    """An undo the order runs once whatever else fails: keyed or a full release, so running it again is harmless."""
-
-    summary: str
-    run: Callable[[], Awaitable[object]]
-
-    @classmethod
-    def of(cls, activity: Callable[[Any, A], R], arg: A, summary: str) -> "Compensation":
-        return cls(summary, lambda: local_step(activity, arg, summary))
-
-
-@dataclass(frozen=True)
-class FailedStep:
-    """A step that failed for good after the order went on without it; an operator's retry runs it again."""
+class Step:
+    """A step the order may run again: a compensation (keyed or a full release, so running it twice is harmless),
+    or one set aside after failing for good, which an operator's retry runs again."""
 
     summary: str
     run: Callable[[], Awaitable[object]]
@@ -67,7 +57,7 @@ class Steps:
     def __init__(self, record: Callable[[ev.OrderEvent], None], flush: Callable[[], Awaitable[None]]) -> None:
         self._record = record
         self._flush = flush
-        self.failed: list[FailedStep] = []
+        self.failed: list[Step] = []
         self.blocked_on: set[str] = set()
         self.retries_asked = 0
         self.retries_answered = 0
@@ -101,11 +91,14 @@ class Steps:
         await workflow.wait_condition(lambda: self.retries_asked > asked)
         self.blocked_on.discard(summary)
 
+    def step(self, activity: Callable[[Any, A], R], arg: A, summary: str) -> Step:
+        return Step(summary, lambda: self.run(activity, arg, summary))
+
     async def attempt(self, activity: Callable[[Any, A], R], arg: A, summary: str) -> bool:
         """A step the order goes on without: one that fails for good waits for an operator's retry."""
-        return await self.attempt_with(FailedStep(summary, lambda: self.run(activity, arg, summary)))
+        return await self.attempt_with(self.step(activity, arg, summary))
 
-    async def attempt_with(self, step: FailedStep) -> bool:
+    async def attempt_with(self, step: Step) -> bool:
         try:
             await step.run()
         except StepError as err:
@@ -113,12 +106,12 @@ class Steps:
             return False
         return True
 
-    async def compensate(self, compensations: list[Compensation]) -> None:
+    async def compensate(self, compensations: list[Step]) -> None:
         """Run each in turn; one that fails for good is set aside for an operator and the rest go on."""
         for undo in compensations:
-            await self.attempt_with(FailedStep(undo.summary, undo.run))
+            await self.attempt_with(undo)
 
-    def set_aside(self, step: FailedStep, err: BaseException) -> None:
+    def set_aside(self, step: Step, err: BaseException) -> None:
         self.failed_for_good(step.summary, err)
         self.failed.append(step)
 
@@ -146,6 +139,27 @@ class Steps:
         if blocked:
             await workflow.wait_condition(lambda: self.retries_answered >= asked)
         return blocked, [s.summary for s in failed]
+
+
+class Followers:
+    """One coroutine per thing the order follows (a fulfillment order, a return), each started once. A bug in
+    one is kept for the run to raise where it waits, failing the workflow task instead of vanishing."""
+
+    def __init__(self, process: Callable[[str], Awaitable[None]]) -> None:
+        self._process = process
+        self._following: dict[str, asyncio.Task[None]] = {}
+        self.crashed: Exception | None = None
+
+    def follow(self, key: str) -> None:
+        if key not in self._following:
+            self._following[key] = asyncio.create_task(self._guarded(key))
+
+    async def _guarded(self, key: str) -> None:
+        try:
+            await self._process(key)
+        except Exception as err:
+            self.crashed = err
+            raise
 
 
 def refusal_error(refusal: Refusal) -> ApplicationError:
