@@ -170,11 +170,11 @@ class SimulatedGateway:
         method_id: str = saved["id"]
         return method_id
 
-    def _card_token(self, token: str) -> str:
+    @staticmethod
+    def _card_token(conn: Connection, token: str) -> str:
         if not token.startswith(PAYMENT_METHOD_PREFIX):
             return token
-        with self._transaction() as conn:
-            card = conn.execute(select(pm.c.token).where(pm.c.id == token)).scalar_one_or_none()
+        card = conn.execute(select(pm.c.token).where(pm.c.id == token)).scalar_one_or_none()
         if card is None:
             raise GatewayRefused(f"no saved payment method {token}")
         return str(card)
@@ -183,9 +183,24 @@ class SimulatedGateway:
         self, idempotency_key: str, merchant_reference: str, token: str, amount: Decimal, currency: str
     ) -> GatewayTransaction:
         self._network()
-        token = self._card_token(token)
         if amount < 0:
             raise GatewayRefused(f"cannot authorize a negative amount ({amount})")
+        with self._transaction() as conn:  # the saved card is read where the authorization is written
+            card = self._card_token(conn, token)
+            tx = self._authorize_card(conn, idempotency_key, merchant_reference, card, amount, currency)
+        if tx.status == "declined":  # raised once the decline is committed: a replay of the key finds it
+            raise CardDeclined(tx.decline_reason or "declined")
+        return tx
+
+    def _authorize_card(
+        self,
+        conn: Connection,
+        idempotency_key: str,
+        merchant_reference: str,
+        token: str,
+        amount: Decimal,
+        currency: str,
+    ) -> GatewayTransaction:
         if token == FLAKY_TOKEN and self._still_flaky(idempotency_key):
             raise GatewayUnavailable("payment gateway timed out; retry with the same idempotency key")
         decline_reason = None
@@ -202,11 +217,7 @@ class SimulatedGateway:
             "status": "declined" if decline_reason else "succeeded",
             "decline_reason": decline_reason,
         }
-        with self._transaction() as conn:
-            tx = self._insert_once(conn, idempotency_key, row)
-        if tx.status == "declined":
-            raise CardDeclined(tx.decline_reason or "declined")
-        return tx
+        return self._insert_once(conn, idempotency_key, row)
 
     def _capture(self, idempotency_key: str, authorization_id: str, amount: Decimal) -> GatewayTransaction:
         self._network()
