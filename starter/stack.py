@@ -6,6 +6,7 @@ PostgreSQL is started by `oms up` itself (pg_ctl detaches it); the dev server, t
 the API run under supervisord (starter/supervision.py), which starts again whichever dies.
 """
 
+import asyncio
 import os
 import signal
 import socket
@@ -13,9 +14,10 @@ import subprocess
 import sys
 import time
 import xmlrpc.client
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 import httpx
 import structlog
@@ -28,6 +30,7 @@ from store.seed import seed_demo
 from workflows.search_attributes import REGISTRY
 
 log = structlog.get_logger()
+T = TypeVar("T")
 BIN = Path(sys.executable).parent
 # How each part is asked to stop. The worker's clean way out is Ctrl-C (SIGINT: asyncio cancels its main task
 # and the Temporal worker shuts down in order); its SIGTERM handler can leave it hanging until killed. The
@@ -74,6 +77,7 @@ class Stack:
         self.supervisor = Supervisor(self.data_dir, self.programs())
         self._postgres: object | None = None
         self._stopping = False
+        self.stop_requested = False
 
     # -- parts ------------------------------------------------------------------------------
     def programs(self) -> list[Program]:
@@ -205,14 +209,48 @@ class Stack:
 
     # -- lifecycle --------------------------------------------------------------------------
     def handle_stop_signals(self) -> None:
-        """SIGTERM stops the stack as Ctrl-C does; once stopping, both are ignored so the stop completes."""
+        """SIGTERM stops the stack as Ctrl-C does; once stopping, both are ignored so the stop completes.
+
+        The KeyboardInterrupt a handler raises is lost when it lands in code that swallows exceptions (a weakref
+        callback run by the garbage collector), so the request is also kept, and checked where the run can stop."""
 
         def stop(signum: int, frame: FrameType | None) -> None:
             if not self._stopping:
+                self.stop_requested = True
                 raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)  # a shell starts background jobs with SIGINT ignored
+
+    def raise_if_stop_requested(self) -> None:
+        if self.stop_requested and not self._stopping:
+            raise KeyboardInterrupt
+
+    async def until_stopped(self, work: Awaitable[T]) -> T:
+        """Await `work` with the stop signals taken by the event loop, which cancels it: nothing can swallow that.
+        A stop ends it with KeyboardInterrupt, as in the synchronous parts of a run."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        self.raise_if_stop_requested()
+
+        def stop() -> None:
+            if not self._stopping:
+                self.stop_requested = True
+                task.cancel()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if self.stop_requested:
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            self.handle_stop_signals()
 
     def up(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -230,6 +268,7 @@ class Stack:
         self.wait_for_temporal()
         self.start_services()
         self.write_addresses()
+        self.raise_if_stop_requested()
 
     def write_addresses(self, states: Mapping[str, PartState] | None = None) -> None:
         """Where each part listens, for scripts, tests and workers started by hand that join the running stack."""
@@ -281,6 +320,7 @@ class Stack:
     def watch(self) -> int:
         last: dict[str, PartState] = {}
         while True:
+            self.raise_if_stop_requested()
             if not self.supervisor.alive:
                 assert self.supervisor.process is not None
                 log.error("supervisord stopped; stopping the rest", code=self.supervisor.process.returncode)

@@ -313,7 +313,9 @@ def bench(options: BenchOptions) -> dict[str, Any]:
         stack.handle_stop_signals()  # SIGTERM stops the run as Ctrl-C does: its whole stack goes down with it
         try:
             start(stack, reference_worker=not open_mode)
-            return asyncio.run(run_open_orders(options, stack) if open_mode else run(options, stack))
+            stack.raise_if_stop_requested()
+            work = run_open_orders(options, stack) if open_mode else run(options, stack)
+            return asyncio.run(stack.until_stopped(work))
         finally:
             stack.down()
 
