@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from domain.money import CURRENCIES, known_currency, quantize
 
 Channel = Literal["web", "app", "store", "b2b", "agent"]
+Locale = Literal["ja", "en"]
 DeliveryMethod = Literal["standard", "next_day", "same_day", "weekend", "pickup"]
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -26,6 +27,8 @@ class Customer(Strict):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
     name: str = Field(min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=32)
+    # the language of what the customer is sent (e-mail, SMS); orders placed before it was asked for read as `ja`
+    locale: Locale = "ja"
 
 
 class Address(Strict):
