@@ -92,7 +92,7 @@ def _order_return(args: argparse.Namespace, client: OmsClient) -> object:
 
 def _order_exchange(args: argparse.Namespace, client: OmsClient) -> object:
     return client.request_exchange(
-        args.order_id, args.lines, args.replacements, args.reason, args.method, args.location
+        args.order_id, args.lines, args.replacements, args.reason, args.method, args.location, args.price_reason
     )
 
 
@@ -179,8 +179,9 @@ def add_order_commands(sub: SubParsers) -> None:
         nargs="+",
         action="extend",
         required=True,
-        help="SKU:QTY or SKU:QTY@PRICE (a sku not on the order needs its price), repeatable",
+        help="SKU:QTY (at the order's or the catalog's price) or SKU:QTY@PRICE (an agent's own, with --price-reason)",
     )
+    exchange.add_argument("--price-reason", help="why the replacements priced with @PRICE are at that price")
     exchange.add_argument("--reason", required=True)
     exchange.add_argument("--method", choices=["mail", "in_store"], default="mail")
     exchange.add_argument("--location", help="the store an in_store return is brought to")

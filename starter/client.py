@@ -99,8 +99,19 @@ class OmsClient:
         reason: str,
         method: str = "mail",
         location_id: str | None = None,
+        price_reason: str | None = None,
     ) -> Json:
-        wanted = [_present({"sku": r.sku, "quantity": r.quantity, "unit_price": r.unit_price}) for r in replacement]
+        wanted = [
+            _present(
+                {
+                    "sku": r.sku,
+                    "quantity": r.quantity,
+                    "unit_price": r.unit_price,
+                    "price_reason": price_reason if r.unit_price is not None else None,
+                }
+            )
+            for r in replacement
+        ]
         body = _present(
             {
                 "returned": _lines(returned),

@@ -320,6 +320,31 @@ def test_exchange_sends_the_returned_units_and_their_replacements(api: FakeApi) 
     }
 
 
+def test_an_agents_own_replacement_price_carries_the_reason_given_for_it(api: FakeApi) -> None:
+    # when an agent sends a replacement at a price of their own, saying why
+    code = oms(
+        api,
+        "order",
+        "exchange",
+        "W-1",
+        "--line",
+        "TEA-1:1",
+        "--for",
+        "TEA-2:1@2500",
+        "LEGO-1:1",
+        "--price-reason",
+        "price match",
+        "--reason",
+        "size",
+    )
+    # then the priced line carries the reason (the catalog's line needs none)
+    assert code == 0
+    assert sent_json(api.only)["replacement"] == [
+        {"sku": "TEA-2", "quantity": 1, "unit_price": "2500", "price_reason": "price match"},
+        {"sku": "LEGO-1", "quantity": 1},
+    ]
+
+
 def test_exchange_refuses_a_price_that_is_not_a_number(api: FakeApi) -> None:
     # when the replacement's price is mistyped
     with pytest.raises(SystemExit) as exit:
