@@ -3,8 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser tests drive this Chromium (Debian's package); Playwright's own browser downloads are never used.
+export OMS_TEST_CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: up test lint typecheck unit db-tests bench histories clean
+.PHONY: up test lint typecheck browser unit db-tests bench histories clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +26,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-test: lint typecheck
+# Chromium for the browser tests (tests/integration/test_browser.py): Debian's package, installed when missing
+# and this is root with apt-get; otherwise stop and say what to install.
+browser:
+	@if [ ! -x "$(OMS_TEST_CHROMIUM)" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+		else \
+			echo "The browser tests need Chromium at $(OMS_TEST_CHROMIUM): install it (Debian: apt-get install chromium)" \
+				"or point OMS_TEST_CHROMIUM at a Chromium or Chrome binary."; \
+			exit 1; \
+		fi; \
+	fi
+	@test -x "$(OMS_TEST_CHROMIUM)" || { echo "$(OMS_TEST_CHROMIUM) is still missing after installing chromium"; exit 1; }
+
+test: lint typecheck browser
 	$(BIN)/pytest -q
 
 # The benchmark's figures: orders/s against the Temporal floor and a naive design, how cost grows with

@@ -4,6 +4,7 @@ from decimal import Decimal
 from typing import Annotated, Literal, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from domain.money import CURRENCIES, known_currency, quantize
 
@@ -18,13 +19,19 @@ ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_AMOUNT = Decimal(10**14 - 1)
 
 
+# No spaces, by an explicit list: `\s` means other characters to the validator (Unicode) than to a JSON Schema
+# client (ECMAScript), which would then send e-mails the document allows and the API refuses.
+_NOT_AT_OR_SPACE = r"[^@ \t\n\r\f\v\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+EMAIL_PATTERN = rf"^{_NOT_AT_OR_SPACE}+@{_NOT_AT_OR_SPACE}+\.{_NOT_AT_OR_SPACE}+$"
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Customer(Strict):
     id: str = Field(min_length=1, max_length=64)
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
     name: str = Field(min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=32)
     # the language of what the customer is sent (e-mail, SMS); orders placed before it was asked for read as `ja`
@@ -96,6 +103,9 @@ class PlaceOrder(Strict):
     delivery_method: DeliveryMethod = "standard"
     pickup_location_id: LocationId | None = None
     payment: PaymentRequest
+    # the agent who placed it for the customer (`agent:<id>`), which the timeline records; set by the API from the
+    # caller's token, never taken from a body, so it is not part of the contract's schema
+    placed_by: SkipJsonSchema[str | None] = None
 
     @field_validator("lines")
     @classmethod

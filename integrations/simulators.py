@@ -17,7 +17,8 @@ and given up on any other 4xx. ``failure_rate`` makes the partners fail like rea
 
 Partner calls: release (a repeat answers the record and resends the latest warehouse webhook), cancel (until
 the goods leave: shipped or collected), amend (take units off, until picking starts), and the carrier's
-tracking (which resends the latest carrier webhook).
+tracking (which resends the latest carrier webhook). The SMS provider, and what customers were texted and mailed,
+are in integrations/simulator_messages.py.
 """
 
 import asyncio
@@ -36,6 +37,7 @@ from sqlalchemy import Engine
 from domain.models import SkuQuantity
 from integrations.simulator_faults import FaultPlan
 from integrations.simulator_flows import CARRIER_PATH, SIGNATURE_HEADER, Stage, flow_of, parse_locations, sign_webhook
+from integrations.simulator_messages import message_routes
 from integrations.simulator_store import Outcome, SimulatorStore, Webhook
 from integrations.warehouse import FulfillmentRequest
 
@@ -238,6 +240,7 @@ def create_simulator_app(
         return result
 
     app = FastAPI(title="OMS partner simulators", lifespan=lifespan)
+    app.include_router(message_routes(engine, partner_call))  # the SMS provider; what customers were sent
 
     @app.post("/warehouse/fulfillment-orders", status_code=202, tags=["warehouse"])
     async def release(

@@ -10,12 +10,14 @@ import httpx
 
 from starter.cli_common import ApiCall, call_api, get_settings
 from starter.cli_inventory import add_inventory_commands
+from starter.cli_notifications import add_notification_commands
 from starter.cli_orders import add_order_commands
 
 
 def _up(args: argparse.Namespace) -> int:
     import structlog
 
+    from starter.demo_orders import banner_lines, start_placing
     from starter.logs import configure_logging
     from starter.stack import Stack
     from starter.supervision import PartFailed
@@ -26,7 +28,8 @@ def _up(args: argparse.Namespace) -> int:
     stack.handle_stop_signals()  # SIGTERM while starting stops what has started, as Ctrl-C does
     try:
         stack.up()
-        print(stack.banner(), flush=True)
+        start_placing(settings)
+        print(stack.banner().rstrip("\n"), *banner_lines(settings), "", sep="\n", flush=True)
         return stack.wait()
     except KeyboardInterrupt:
         return 0
@@ -65,6 +68,7 @@ def _api(args: argparse.Namespace) -> int:
 def _simulators(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from integrations.mail_catcher import MailCatcher
     from integrations.simulator_faults import FaultPlan
     from integrations.simulators import create_simulator_app, parse_locations
     from starter.api.auth import parse_partner_secrets, parse_tokens
@@ -91,10 +95,42 @@ def _simulators(args: argparse.Namespace) -> int:
         faults=FaultPlan(settings.simulator_failure_rate),
         partner_secrets=parse_partner_secrets(settings.partner_secrets),
     )
+    # the mail catcher takes the stack's customer mails when no mail server is named (integrations/mail_catcher.py)
+    catcher = (
+        MailCatcher(engine, settings.simulator_host, settings.mail_catcher_port) if settings.mail_catcher_port else None
+    )
+    if catcher is not None:
+        catcher.start()
     try:
         uvicorn.run(app, host=settings.simulator_host, port=settings.simulator_port, log_level="warning")
     finally:
+        if catcher is not None:
+            catcher.stop()
         engine.dispose()
+    return 0
+
+
+def _relay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from events_out import operate
+    from events_out.wiring import run_relay
+    from starter.logs import configure_logging
+    from store.db import make_engine
+
+    settings = get_settings()
+    if args.status or args.failures or args.replay:
+        engine = make_engine(settings.require_database_url(), pool_size=1)
+        if args.status:
+            print(operate.printed(operate.status(engine)))
+        elif args.failures:
+            print(operate.printed(operate.failures_of(engine, args.failures)))
+        else:
+            print(operate.printed(operate.replay_to(engine, args.replay, args.from_event_id)))
+        engine.dispose()
+        return 0
+    configure_logging(settings.log_json, settings.log_level)
+    asyncio.run(run_relay(settings))
     return 0
 
 
@@ -138,10 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(bench)  # the bench's flags live with the bench
     add("api", _api, "run the HTTP API")
     add("simulators", _simulators, "run the warehouse and carrier simulators")
+    relay = add("relay", _relay, "deliver every order event to its destinations: subscribers, NATS, notifications")
+    relay.add_argument("--status", action="store_true", help="each destination: read up to, pending, failed")
+    relay.add_argument("--failures", metavar="DESTINATION", help="what gave up (nats, subscription:<id> ...)")
+    relay.add_argument("--replay", metavar="DESTINATION", help="send again its failures, or with --from-event-id")
+    relay.add_argument("--from-event-id", type=int, help="with --replay: every event from this one on")
     add("migrate", _migrate, "migrate the database in OMS_DATABASE_URL")
     add("replay", _replay, "replay a live order's history against this code").add_argument("order_id")
     add_order_commands(sub)
     add_inventory_commands(sub)
+    add_notification_commands(sub)
     return parser
 
 

@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8100
     simulator_url: str | None = None
+    # customer mail (events_out/notifications): unset host, no mail is sent; `oms up` points it at the
+    # simulators' mail catcher (listening on mail_catcher_port, its own pick when unset) unless a server is named
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "OMS <no-reply@oms.example>"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    mail_catcher_port: int | None = None
+    # the SMS provider customer texts go through; the simulator unless set
+    sms_url: str | None = None
+    sms_sender: str = "OMS"
     # the warehouse system fulfillment orders are released to; the simulator unless set
     warehouse_url: str | None = None
     # the carrier asked where a parcel is; the simulator unless set
@@ -56,9 +68,14 @@ class Settings(BaseSettings):
     # `<key id>:<base64 32-byte key>,...` (starter/codec.py): the first encrypts, all decrypt; unset, the
     # development key, which production (any env but development/test) refuses
     codec_keys: str | None = None
+    # signs the pages' session cookies (starter/web/session.py); required in production, unset in development:
+    # a random key per process
+    session_secret: str | None = None
     # `<partner id>:<secret>,...`: the webhooks of a partner named here must carry X-OMS-Signature made with its secret
     partner_secrets: str = ""
     simulate: str = "auto"
+    # `oms up` places a handful of demo orders through the API once it is up (starter/demo_orders.py)
+    demo_orders: bool = True
     simulate_delay: float = 2.0
     # comma-separated location ids whose simulated warehouse/store rejects every fulfillment order (demo rerouting)
     simulate_reject: str = ""
@@ -98,10 +115,30 @@ class Settings(BaseSettings):
     # the workflow sandbox guards determinism at a cost in CPU per order; see worker.workflow_runner
     workflow_sandbox: bool = False
     log_level: str = "INFO"
+    # events out (events_out/, `oms relay`): where set, every order event is also published to NATS JetStream, on
+    # `<nats_subject_prefix>.<order token>.<type>` in the stream `nats_stream`
+    nats_url: str | None = None
+    nats_stream: str = "OMS_ORDERS"
+    nats_subject_prefix: str = "oms.orders"
+    # how often the relay looks for new events when it has nothing to do, in seconds
+    relay_poll_interval: float = 1.0
+    # a delivery that fails is tried again after relay_first_retry_delay seconds, doubled each time up to
+    # relay_max_retry_delay; it gives up (a failure, replayable) after relay_max_attempts or relay_give_up_after
+    relay_first_retry_delay: float = 1.0
+    relay_max_retry_delay: float = 300.0
+    relay_max_attempts: int = 12
+    relay_give_up_after: str = "P1D"
+    relay_webhook_timeout: float = 10.0
     _fraud_rules: FraudRules = PrivateAttr()
 
     @field_validator(
-        "return_window", "backorder_limit", "pickup_hold", "review_window", "fulfillment_sla", "delivery_sla"
+        "return_window",
+        "backorder_limit",
+        "pickup_hold",
+        "review_window",
+        "fulfillment_sla",
+        "delivery_sla",
+        "relay_give_up_after",
     )
     @classmethod
     def _valid_window(cls, value: str) -> str:
@@ -192,6 +229,10 @@ class Settings(BaseSettings):
     def fraud_rules(self) -> FraudRules:
         """OMS_FRAUD_* as the rules every new order is screened by (at checkout and at an address change)."""
         return self._fraud_rules
+
+    @property
+    def sms_target(self) -> str:
+        return self.sms_url or self.own_simulator_url
 
     @property
     def carrier_target(self) -> str:

@@ -38,7 +38,7 @@ BIN = Path(sys.executable).parent
 STOP_SIGNALS = {"worker": signal.SIGINT}
 STOP_TIMEOUT_S = 15
 # start order (lower first); they stop the other way round: callers before what they call, the dev server last
-PRIORITIES = {"temporal": 10, "worker": 20, "simulators": 30, "api": 40}
+PRIORITIES = {"temporal": 10, "worker": 20, "simulators": 30, "relay": 35, "api": 40}
 START_TIMEOUT_S = 60
 
 
@@ -74,6 +74,9 @@ class Stack:
         # processes started outside supervision (the bench's reference worker): stopped first, never restarted
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.database_url = settings.database_url
+        # no mail server named: the simulators catch the customers' mails on a port chosen once, for every part
+        promised = frozenset({settings.temporal_port, settings.ui_port, settings.api_port, settings.simulator_port})
+        self.mail_port = None if settings.smtp_host else settings.mail_catcher_port or free_port(promised)
         self.supervisor = Supervisor(self.data_dir, self.programs())
         self._postgres: object | None = None
         self._stopping = False
@@ -83,6 +86,7 @@ class Stack:
     def programs(self) -> list[Program]:
         oms = str(BIN / "oms")
         commands = {"worker": [oms, "worker"], "simulators": [oms, "simulators"], "api": [oms, "api"]}
+        commands["relay"] = [oms, "relay"]  # events out: the outbox to subscribers (and NATS)
         if not self.settings.temporal_address:  # else an existing server was named: use it
             commands["temporal"] = self.temporal_command()
         return [
@@ -155,7 +159,14 @@ class Stack:
             **os.environ,
             "OMS_DATABASE_URL": self.database_url or "",
             "OMS_TEMPORAL_ADDRESS": self.settings.temporal_target,
+            **self.mail_env(),
         }
+
+    def mail_env(self) -> dict[str, str]:
+        if self.mail_port is None:
+            return {}
+        port = str(self.mail_port)
+        return {"OMS_MAIL_CATCHER_PORT": port, "OMS_SMTP_HOST": "127.0.0.1", "OMS_SMTP_PORT": port}
 
     def start_temporal(self) -> None:
         """Start the dev server (unless an existing one was named); `wait_for_temporal` waits for it."""
@@ -168,7 +179,7 @@ class Stack:
             self.wait_until("the Temporal dev server listening", lambda _: listening(host, int(port)))
 
     def start_services(self) -> None:
-        for name in ("worker", "simulators", "api"):
+        for name in ("worker", "simulators", "relay", "api"):
             self.supervisor.start_part(name)
         self.wait_until("the API healthy", lambda _: healthy(self.settings.own_api_url))
         # every part past supervisord's start window: a part that crashes at start fails `oms up` here
@@ -296,13 +307,20 @@ class Stack:
             f"  Temporal UI    http://127.0.0.1:{ui_port}" if ui_port else "  Temporal UI    (the external server's)",
             f"  Temporal gRPC  {s.temporal_target}",
             f"  Simulators     {s.own_simulator_url}   (OMS_SIMULATE={s.simulate}, delay {s.simulate_delay}s)",
+            f"  Events out     oms relay: POST /v1/subscriptions; NATS {s.nats_url or 'off (OMS_NATS_URL)'}",
             f"  Data           {self.data_dir}   (addresses in {STACK_FILE})",
+            f"  Mail           {self.mail_text()}",
             "  Tokens (role)  " + ", ".join(t.replace(":", " → ", 1) for t in s.tokens.split(",")),
             f"  Parts          {BIN / 'supervisorctl'} -c {self.supervisor.config_path} status",
             "A part that dies is started again. Ctrl-C stops everything.",
             "",
         ]
         return "\n".join(lines)
+
+    def mail_text(self) -> str:
+        if self.mail_port is None:
+            return f"{self.settings.smtp_host}:{self.settings.smtp_port}"
+        return f"caught on :{self.mail_port}, read them at {self.settings.own_simulator_url}/mail/messages"
 
     def wait(self) -> int:
         """Watch the parts until Ctrl-C or SIGTERM (0), or until one is given up on or supervisord dies (1).

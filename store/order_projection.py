@@ -2,7 +2,8 @@
 
 Writes are idempotent (events keyed by sequence, rows upserted with a version guard), so a retried projection
 activity changes nothing twice and a late retry never overwrites newer state. A batch is one transaction with one
-statement per table (`store.projection_rows`).
+statement per table (`store.projection_rows`); the events' statement also writes each new event to the outbox, which
+the relay hands to subscribers (events_out/), so an event goes out exactly when it is on the timeline.
 """
 
 from typing import Any

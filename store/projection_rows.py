@@ -102,12 +102,20 @@ UPSERT_RETURNS = text(
     """
 )
 
+# The events new to order_events go to the outbox in the same statement (so the same transaction): a retried batch
+# inserts no event, so it adds no outbox row either, and an event the timeline cannot hold is not sent out.
 INSERT_EVENTS = text(
     """
-    INSERT INTO order_events (order_id, seq, type, at, actor, summary, data)
-    SELECT :order_id, r.seq, r.type, r.at, r.actor, r.summary, r.data
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(seq int, type text, at timestamptz, actor text,
-        summary text, data jsonb)
+    WITH fresh AS (
+        INSERT INTO order_events (order_id, seq, type, at, actor, summary, data)
+        SELECT :order_id, r.seq, r.type, r.at, r.actor, r.summary, r.data
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(seq int, type text, at timestamptz, actor text,
+            summary text, data jsonb)
+        ON CONFLICT DO NOTHING
+        RETURNING order_id, seq, type, at, data
+    )
+    INSERT INTO outbox (order_id, sequence, type, occurred_at, data)
+    SELECT order_id, seq, type, at, data FROM fresh ORDER BY seq
     ON CONFLICT DO NOTHING
     """
 )

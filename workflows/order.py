@@ -134,7 +134,9 @@ class OrderWorkflow:
     async def _capture(self) -> bool:
         """Screen the order, authorize its total, reserve its units, and answer the storefront."""
         placed = self._input.order
-        self._record(ev.OrderPlaced(at=workflow.now(), actor=ids.customer_actor(placed.customer.id), order=placed))
+        # an order an agent placed for the customer names the agent; one the customer placed, the customer
+        placed_by = placed.placed_by or ids.customer_actor(placed.customer.id)
+        self._record(ev.OrderPlaced(at=workflow.now(), actor=placed_by, order=placed))
         fraud = screen(placed, self._input.fraud_rules)
         self._record(ev.FraudScreened(at=workflow.now(), score=fraud.score, reasons=fraud.reasons))
         self._refusal = await self._payments.authorize_checkout()

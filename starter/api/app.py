@@ -21,12 +21,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starter.api import catalog, codec, health, inventory, operations, orders, service, webhooks
+from starter.api import catalog, codec, health, inventory, operations, orders, service, subscriptions, webhooks
 from starter.api.auth import parse_partner_secrets, parse_tokens
 from starter.api.deps import Services
 from starter.partners import payment_gateway
 from starter.settings import Settings
 from starter.temporal import connect
+from starter.web.pages import mount_pages
 from store.db import make_engine
 from store.order_queries import OrderQueries
 
@@ -147,6 +148,8 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (orders.router, webhooks.router, inventory.router, catalog.router, service.router, operations.router):
         app.include_router(router, responses=CALLER_ERRORS)
     app.include_router(codec.router, responses=CALLER_ERRORS)
+    app.include_router(subscriptions.router, responses=CALLER_ERRORS)
+    mount_pages(app, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     def openapi() -> dict[str, Any]:

@@ -89,6 +89,8 @@ def _answer(placed: checkout.Placed) -> JSONResponse:
 async def place_order(
     order: PlaceOrder, svc: Svc, catalog: Products, who: Principal = require("storefront", "agent")
 ) -> Response:
+    # who placed it comes from the token alone: an agent placing it for the customer is recorded as that agent
+    order = order.model_copy(update={"placed_by": who.actor if who.role == "agent" else None})
     unknown = await checkout.unknown_skus(catalog, order)
     if unknown:  # nothing is started
         raise HTTPException(422, f"the catalog has no {', '.join(unknown)}: every line names a product it sells")

@@ -3,6 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+import store.notification_tables  # (its tables join the same metadata)
+import store.outbox_tables  # noqa: F401  (its tables join the same metadata)
 from store.db import sqlalchemy_url
 from store.tables import metadata
 

@@ -129,6 +129,8 @@ def running_stack(data_dir: Path, **settings: str) -> Iterator[RunningStack]:
         "OMS_UI_PORT": str(free_port()),
         "OMS_SIMULATOR_PORT": str(free_port()),
         "OMS_GATEWAY_LATENCY_MS": "5",
+        # the tier counts its own orders, stock and payments: no demo orders beside them
+        "OMS_DEMO_ORDERS": "false",
         **settings,
     }
     log = (data_dir / "oms-up.log").open("wb")

@@ -24,11 +24,11 @@ DOCKERFILE = ROOT / "Dockerfile"
 SCHEMA_FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "compose-spec.schema.json"
 
 TEMPORAL_ADDRESS = "temporal:7233"
-OMS_SERVICES = ("oms-migrate", "oms-api", "oms-worker", "oms-simulators")
+OMS_SERVICES = ("oms-migrate", "oms-api", "oms-worker", "oms-relay", "oms-simulators")
 REQUIRED_SERVICES = frozenset(
     {"postgresql", "temporal", "temporal-admin-tools", "temporal-ui", "oms-db", *OMS_SERVICES}
 )
-OMS_SUBCOMMANDS = frozenset({"api", "worker", "simulators"})
+OMS_SUBCOMMANDS = frozenset({"api", "worker", "relay", "simulators"})
 # What the order workflow upserts (workflows/search_attributes.py), spelled out so a rename is noticed here too.
 WORKFLOW_SEARCH_ATTRIBUTES = {
     "OrderStatus": "Keyword",
@@ -303,6 +303,7 @@ def test_the_api_runs_in_production_with_tokens_from_the_host(services: dict[str
     assert env.get("OMS_ENV") == "${OMS_ENV:-production}"
     assert re.fullmatch(r"\$\{OMS_CODEC_KEYS:\?[^}]+\}", env.get("OMS_CODEC_KEYS", ""))
     assert re.fullmatch(r"\$\{OMS_TOKENS:\?[^}]+\}", tokens), f"OMS_TOKENS is {tokens!r}, not required from the host"
+    assert re.fullmatch(r"\$\{OMS_SESSION_SECRET:\?[^}]+\}", env.get("OMS_SESSION_SECRET", ""))
     assert env.get("OMS_API_HOST") == "0.0.0.0"
     # and its healthcheck asks GET /healthz on the port the API serves
     check = " ".join(argv(api.get("healthcheck", {}).get("test")))
@@ -352,7 +353,13 @@ def test_every_oms_command_names_an_existing_subcommand(services: dict[str, dict
     # when the `oms` subcommands among them are collected
     used = {command for command in [*by_service.values(), default] if command is not None}
     # then each service runs its part, the image defaults to one, and all exist in the command line
-    assert by_service == {"oms-migrate": None, "oms-api": "api", "oms-worker": "worker", "oms-simulators": "simulators"}
+    assert by_service == {
+        "oms-migrate": None,
+        "oms-api": "api",
+        "oms-worker": "worker",
+        "oms-relay": "relay",
+        "oms-simulators": "simulators",
+    }
     assert default in OMS_SUBCOMMANDS, f"the Dockerfile runs {dockerfile_argv()}, not an oms subcommand"
     assert used <= OMS_SUBCOMMANDS
     assert [command for command in sorted(used) if not cli_has_subcommand(command)] == []

@@ -4,6 +4,7 @@ A body outside these bounds is refused with 422 and a reason before anything is 
 order's own refusal rules refuse a repeated sku too, so the workflow's validators hold even without the API.
 """
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from domain.order import Order
 from integrations.payments import GatewayUnavailable
 from starter.api import catalog, inventory, orders, service, webhooks
 from starter.api.auth import parse_tokens
+from starter.api.subscriptions import ReplayBody
 from starter.settings import Settings
 from tests.orders import checkout_body, place_order
 from tests.unit.test_api_catalog import catalog_of, product
@@ -427,3 +429,29 @@ def test_a_checkout_takes_iso_4217_currencies_at_their_own_minor_units(
     else:
         with pytest.raises(ValidationError):
             PlaceOrder.model_validate(body)
+
+
+@pytest.mark.parametrize("space", ["\u0085", "\ufeff"], ids=["next line", "zero-width no-break space"])
+def test_an_email_with_a_space_either_regex_dialect_knows_is_refused_by_the_schema_and_the_validator(
+    space: str,
+) -> None:
+    # given an e-mail carrying a character one regex dialect takes for a space and the other does not (the
+    # validator's Unicode \s and the JSON Schema's ECMAScript \s): schemathesis generates such e-mails as valid
+    email = f"a{space}b@example.com"
+    # when the schema's pattern and the validator judge it
+    pattern = PlaceOrder.model_json_schema()["$defs"]["Customer"]["properties"]["email"]["pattern"]
+    # then the pattern names its spaces itself (no \s, whose meaning differs by dialect) and both refuse it
+    assert "\\s" not in pattern
+    assert re.fullmatch(pattern, email) is None
+    with pytest.raises(ValidationError):
+        place_order(customer={"id": "C-1", "email": email, "name": "Aiko Sato"})
+
+
+def test_a_replay_names_event_ids_a_json_number_holds_exactly() -> None:
+    # given the replay body's bound on event ids, as the API's document states it
+    bound = ReplayBody.model_json_schema()["properties"]["from_event_id"]["anyOf"][0]["maximum"]
+    # then a JSON number (a double) holds it exactly, so a client cannot send one the schema allows and the API refuses
+    assert bound <= 2**53 - 1
+    assert ReplayBody(from_event_id=bound).from_event_id == bound
+    with pytest.raises(ValidationError):
+        ReplayBody(from_event_id=bound + 1)

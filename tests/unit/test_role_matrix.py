@@ -18,9 +18,10 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from starter.api import catalog, inventory, orders
+from starter.api import catalog, inventory, orders, subscriptions
 from starter.api.app import create_app
 from starter.settings import Settings
+from starter.web.portals import is_page_path
 from store.catalog import Product, ProductDetails
 from store.inventory_model import AdjustedLevel, Availability, LocationInfo
 from store.read_model import (
@@ -224,6 +225,18 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, int]]] = {
     ("PUT", "/v1/products/{sku}"): (
         Call("PUT", "/v1/products/LEGO-76419", {"name": "Ferrari", "prices": {"JPY": "24980"}}),
         only({"operator": 200}),
+    ),
+    ("POST", "/v1/subscriptions"): (
+        Call("POST", "/v1/subscriptions", {"url": "https://hooks.example/oms", "events": ["*"], "secret": "s" * 16}),
+        only({"operator": 201}),
+    ),
+    ("GET", "/v1/subscriptions/{subscription_id}/failures"): (
+        Call("GET", "/v1/subscriptions/sub_1/failures"),
+        only({"operator": 200}),
+    ),
+    ("POST", "/v1/subscriptions/{subscription_id}/replay"): (
+        Call("POST", "/v1/subscriptions/sub_1/replay", {"from_event_id": 1}),
+        only({"operator": 202}),
     ),
 }
 
@@ -436,6 +449,24 @@ class Catalog:
         return self._product(sku)
 
 
+class SubscriptionStore:
+    """The one subscription sub_1: subscribing and replaying are writes a refused caller never makes."""
+
+    def __init__(self, writes: Writes) -> None:
+        self.writes = writes
+
+    def create(self, url: str, events: list[str], secret: str) -> str:
+        self.writes.made.append(f"subscription {url}")
+        return "sub_2"
+
+    def failures(self, subscription_id: str, limit: int = 1000) -> list[Any] | None:
+        return [] if subscription_id == "sub_1" else None
+
+    def replay(self, subscription_id: str, from_event_id: int | None) -> int | None:
+        self.writes.made.append(f"replay {subscription_id}")
+        return 0 if subscription_id == "sub_1" else None
+
+
 def inventory_of(writes: Writes) -> type:
     class Inventory:
         def __init__(self, engine: object) -> None:
@@ -455,11 +486,12 @@ def inventory_of(writes: Writes) -> type:
 
 
 def route_keys(app: FastAPI) -> set[tuple[str, str]]:
-    """(method, path) of every route the app serves; HEAD and OPTIONS that the framework adds are left out."""
+    """(method, path) of every route the app serves; HEAD and OPTIONS that the framework adds are left out, and so
+    are the HTML pages, whose sessions tests/unit/test_page_roles.py walks."""
     keys = set()
     for route in iter_route_contexts(app.routes):
         for method in route.methods or ():
-            if method != "HEAD" and route.path:
+            if method != "HEAD" and route.path and not is_page_path(route.path):
                 keys.add((method, route.path))
     return keys
 
@@ -484,6 +516,7 @@ def app(services: Services, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
     app = create_app(Settings(env="test", tokens=TOKENS))
     app.state.services = services
     app.dependency_overrides[catalog.product_catalog] = lambda: Catalog(services.writes)
+    app.dependency_overrides[subscriptions.subscription_store] = lambda: SubscriptionStore(services.writes)
     return app
 
 
