@@ -29,7 +29,7 @@ def _up(args: argparse.Namespace) -> int:
     try:
         stack.up()
         start_placing(settings)
-        print(stack.banner().rstrip("\n"), *banner_lines(settings), "", sep="\n", flush=True)
+        print(stack.banner(banner_lines(settings)), flush=True)
         return stack.wait()
     except KeyboardInterrupt:
         return 0

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import xmlrpc.client
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TypeVar
@@ -297,7 +297,7 @@ class Stack:
         }
         write_addresses(self.data_dir, addresses)
 
-    def banner(self) -> str:
+    def banner(self, extra: Sequence[str] = ()) -> str:
         s = self.settings
         ui_port = None if s.temporal_address else s.ui_port
         lines = [
@@ -312,6 +312,7 @@ class Stack:
             f"  Mail           {self.mail_text()}",
             "  Tokens (role)  " + ", ".join(t.replace(":", " → ", 1) for t in s.tokens.split(",")),
             f"  Parts          {BIN / 'supervisorctl'} -c {self.supervisor.config_path} status",
+            *extra,
             "A part that dies is started again. Ctrl-C stops everything.",
             "",
         ]

@@ -1,12 +1,14 @@
 """The demo orders `oms up` places: valid checkouts of the demo catalog, placed once, and never in the stack's way."""
 
 import json
+from pathlib import Path
 
 import httpx
 
 from starter.client import OmsClient
 from starter.demo_orders import DEMO_ORDERS, banner_lines, demo_checkouts, place_demo_orders
 from starter.settings import DEV_TOKENS, Settings
+from starter.stack import Stack
 from store.seed import DEMO_PRODUCTS
 
 SETTINGS = Settings(env="development", tokens=DEV_TOKENS)
@@ -94,3 +96,15 @@ def test_the_banner_says_how_to_sign_in_as_a_demo_customer() -> None:
     assert "http://127.0.0.1:8000/my/login" in lines
     assert "token dev-customer" in lines and "C-1" in lines
     assert "/console/insights" in lines
+
+
+def test_the_banner_shows_the_pages_before_saying_how_to_stop(tmp_path: Path) -> None:
+    # given a development stack and the lines that say how to see the demo
+    settings = Settings(data_dir=tmp_path)
+    pages = banner_lines(settings)
+    # when the banner is printed with them
+    banner = Stack(settings).banner(pages).splitlines()
+    # then every one comes before the closing sentence, which stays last
+    closing = next(i for i, line in enumerate(banner) if line.startswith("A part that dies"))
+    assert pages and all(banner.index(line) < closing for line in pages)
+    assert all(not line.strip() for line in banner[closing + 1 :])
