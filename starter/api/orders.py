@@ -29,6 +29,7 @@ from integrations.payments import GatewayRefused, GatewayUnavailable
 from starter.api import checkout
 from starter.api.auth import Principal, require
 from starter.api.catalog import Products, priced_replacement
+from starter.api.customer_words import refusal_for_customer
 from starter.api.deps import Services
 from starter.api.payments import PaymentTransaction, order_transactions
 from store.read_model import OrderListItem, OrderSummary, TimelineEntry
@@ -145,7 +146,12 @@ async def order_update(
     """Run an update on the order's workflow: 404 unless `who` may see the order, 409 with the workflow's
     reason when it refuses."""
     summary_or_404(svc, who, order_id)
-    return await _run_update(svc, order_id, name, request, result_type)
+    try:
+        return await _run_update(svc, order_id, name, request, result_type)
+    except HTTPException as refused:
+        if who.role == "customer" and refused.status_code == 409:
+            raise HTTPException(409, refusal_for_customer(str(refused.detail))) from refused
+        raise
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ from domain.models import Address
 from starter.api import orders, service
 from starter.api.deps import Services
 from starter.api.orders import Svc
-from starter.web.my_view import ADDRESS_FIELDS, OrderView, carrier_name, listed, order_view, refusal_for_customer
+from starter.web.my_view import ADDRESS_FIELDS, OrderView, carrier_name, listed, order_view
 from starter.web.portals import MY
 from starter.web.return_label import label_svg
 from starter.web.session import PageRefused, PageUser, PostedForm, form_user, page_user
@@ -122,7 +122,7 @@ async def start_return(order_id: str, request: Request, posted: CustomerForm, sv
     try:
         result = await orders.request_return(order_id, body, svc, posted.user.principal)
     except HTTPException as err:
-        return _order_page(request, stores, view, err.status_code, refusal_for_customer(str(err.detail)))
+        return _order_page(request, stores, view, err.status_code, str(err.detail))
     response = RedirectResponse(f"/my/orders/{order_id}/returns/{result.rma}", status_code=303)
     done = "print its label and attach it to the parcel" if result.label else "bring the items to the store"
     flash(response, request, f"Your return {result.rma} has started: {done}.", MY)
@@ -170,7 +170,7 @@ async def change_my_address(
     except HTTPException as err:
         if err.status_code == 404:
             raise PageRefused(MY, 404, f"There is no order {order_id} among your orders.") from err
-        return _order_page(request, stores, view, err.status_code, refusal_for_customer(str(err.detail)), fields)
+        return _order_page(request, stores, view, err.status_code, str(err.detail), fields)
     response = RedirectResponse(f"/my/orders/{order_id}", status_code=303)
     flash(response, request, "Your delivery address has changed.", MY)
     return response

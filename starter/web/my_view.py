@@ -201,14 +201,3 @@ def listed(item: OrderListItem) -> ListedOrder:
         currency=item.currency,
         total=item.total,
     )
-
-
-def refusal_for_customer(reason: str) -> str:
-    """The order's refusal in a customer's words where it would say more than they should read (a review, the
-    shop's own ids); every other reason is shown as the order gave it."""
-    lowered = reason.lower()
-    if "review" in lowered or "fraud" in lowered:
-        return "Your order is still being processed: please try again once it is confirmed."
-    if "already left its location" in lowered:
-        return "Part of your order has already shipped: the address can change only before shipment."
-    return reason

@@ -231,6 +231,20 @@ def test_a_refused_return_is_409_with_the_workflows_reason(http: TestClient, wor
     assert response.json() == {"detail": "the return window closed on 2025-01-31"}
 
 
+def test_a_refusal_that_names_the_fraud_review_reaches_a_customer_in_their_words(
+    http: TestClient, workflows: FakeWorkflows
+) -> None:
+    # given the order's workflow refuses because the order waits for a fraud review
+    workflows.refuse = refused("the order is on hold for review: it cannot be returned yet")
+    # when the customer asks to return, and an agent asks the same
+    as_customer = http.post("/v1/orders/W-1/returns", json=RETURN_BODY, headers=AS_CUSTOMER_1)
+    as_agent = http.post("/v1/orders/W-1/returns", json=RETURN_BODY, headers=AS_AGENT)
+    # then both are refused, the customer without being told of a review, the agent with the order's reason
+    assert as_customer.status_code == as_agent.status_code == 409
+    assert "review" not in as_customer.json()["detail"] and "fraud" not in as_customer.json()["detail"]
+    assert as_agent.json() == {"detail": "the order is on hold for review: it cannot be returned yet"}
+
+
 def test_a_closed_order_refuses_a_return_with_409(http: TestClient, workflows: FakeWorkflows) -> None:
     # given the order's workflow has completed (the read model still knows the order)
     workflows.refuse = RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from domain.models import SkuQuantity
-from starter.web.my_view import order_view, refusal_for_customer, status_words
+from starter.api.customer_words import refusal_for_customer
+from starter.web.my_view import order_view, status_words
 from store.read_model import LineSummary, OrderSummary, PaymentTotals, ReturnSummary, ShipmentSummary
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
