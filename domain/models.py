@@ -7,6 +7,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from pydantic.json_schema import SkipJsonSchema
 
 from domain.money import CURRENCIES, known_currency, quantize
+from domain.tax import TaxClass
 
 Channel = Literal["web", "app", "store", "b2b", "agent"]
 Locale = Literal["ja", "en"]
@@ -82,6 +83,10 @@ class LineRequest(Strict):
     sku: Sku
     quantity: Quantity
     unit_price: Amount
+    # the product's tax class as the catalog had it at checkout; set by the API from the catalog, never taken from a
+    # body, so it is not part of the contract's schema. None: placed before it was captured (the read model then
+    # takes the catalog's)
+    tax_class: SkipJsonSchema[TaxClass | None] = None
 
 
 class PaymentRequest(Strict):

@@ -18,7 +18,7 @@ def _placed(change: Change, e: ev.OrderPlaced) -> None:
     order.placed = e.order
     order.lines = []  # the checkout's lines are the order's lines
     for ln in e.order.lines:
-        change.add_line(LineState(sku=ln.sku, unit_price=ln.unit_price, ordered=ln.quantity))
+        change.add_line(LineState(sku=ln.sku, unit_price=ln.unit_price, ordered=ln.quantity, tax_class=ln.tax_class))
 
 
 @_on(ev.FraudScreened)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from domain.events_service import ExchangeLine, ReturnedLine
 from domain.models import SkuQuantity
+from domain.tax import TaxClass
 
 
 class LineState(BaseModel):
@@ -21,6 +22,8 @@ class LineState(BaseModel):
     delivered: int = 0
     canceled: int = 0
     returned: int = 0
+    # captured at checkout; None for lines added by an exchange or placed before it was captured
+    tax_class: TaxClass | None = None
 
     @property
     def unallocated(self) -> int:

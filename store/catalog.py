@@ -3,7 +3,7 @@
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine, RowMapping, func, select
@@ -11,9 +11,8 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.models import MAX_AMOUNT, Sku
 from domain.money import CURRENCIES, known_currency, minor_units, quantize
+from domain.tax import TaxClass
 from store.tables import products
-
-TaxClass = Literal["standard", "reduced"]
 
 # a currency money is kept in (ISO 4217, not a fund, metal or testing code)
 Currency = Annotated[str, Field(json_schema_extra={"enum": CURRENCIES}), AfterValidator(known_currency)]

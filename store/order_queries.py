@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import Engine, and_, or_, select
 
 from domain.money import quantize
+from integrations.tax import RulesEngine, TaxCalculator
+from store.order_tax import OrderTaxes
 from store.read_model import (
     FulfillmentOrderSummary,
     InvoiceSummary,
@@ -35,9 +37,16 @@ def _attention(row: Mapping[Any, Any]) -> OrderAttention | None:
     return OrderAttention(reason=row["attention_reason"], since=row["attention_since"])
 
 
+def _payment(row: Mapping[str, Any], taxes: OrderTaxes) -> PaymentRecord:
+    paid_back = row["kind"] in ("refund", "appeasement")
+    tax = taxes.paid_back(row["amount"], row["fulfillment_order_id"]) if paid_back else []
+    return PaymentRecord.model_validate({**row, "tax": tax})
+
+
 class OrderQueries:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, tax: TaxCalculator | None = None) -> None:
         self._engine = engine
+        self._tax = tax or RulesEngine()
 
     def get(self, order_id: str) -> OrderSummary | None:
         with self._engine.connect() as conn:
@@ -53,7 +62,14 @@ class OrderQueries:
                 .order_by(fulfillment_orders.c.id)
             ).mappings()
             currency = row["currency"]
-            fo_list = [FulfillmentOrderSummary.model_validate(_money(fo, currency)) for fo in fos]
+            line_list = [LineSummary.model_validate(_money(line, currency)) for line in lines]
+            taxes = OrderTaxes(self._tax, line_list, row["shipping_address"], currency)
+            fo_list = [
+                FulfillmentOrderSummary.model_validate(
+                    {**_money(fo, currency), "tax": taxes.of_fulfillment_order(fo["id"], fo["lines"])}
+                )
+                for fo in fos
+            ]
             pays = conn.execute(
                 select(payments)
                 .where(payments.c.order_id == order_id)
@@ -78,7 +94,7 @@ class OrderQueries:
                 backordered_until=row["backordered_until"],
                 shipping_address=row["shipping_address"],
                 fraud_score=row["fraud_score"],
-                lines=[LineSummary.model_validate(_money(line, currency)) for line in lines],
+                lines=taxes.with_line_taxes(line_list),
                 fulfillment_orders=fo_list,
                 shipments=[
                     ShipmentSummary(
@@ -91,8 +107,13 @@ class OrderQueries:
                     if fo.carrier and fo.tracking_number
                 ],
                 payment=PaymentTotals.model_validate(_money(row, currency)),
-                payments=[PaymentRecord.model_validate(_money(p, currency)) for p in pays],
-                invoices=[InvoiceSummary.model_validate(_money(i, currency)) for i in invs],
+                payments=[_payment(_money(p, currency), taxes) for p in pays],
+                invoices=[
+                    InvoiceSummary.model_validate(
+                        {**_money(i, currency), "tax": taxes.of_invoice(i["fulfillment_order_id"])}
+                    )
+                    for i in invs
+                ],
                 returns=[ReturnSummary.model_validate(_money(r, currency)) for r in rets],
                 timeline=[TimelineEntry.model_validate(dict(t)) for t in timeline],
                 placed_at=row["placed_at"],
@@ -101,6 +122,8 @@ class OrderQueries:
                 if row["projection_error"] is None
                 else ProjectionError(reason=row["projection_error"], at=row["projection_error_at"]),
                 attention=_attention(row),
+                tax=taxes.of_order(),
+                prices_include_tax=taxes.prices_include_tax,
             )
 
     def search(

@@ -42,13 +42,17 @@ UPSERT_ORDER = text(
     """
 )
 
-# Rows that did not change are left alone (no new row version, updated_at kept).
+# Rows that did not change are left alone (no new row version, updated_at kept). A line's tax class is written once,
+# with the line: the one captured at checkout, else (a line an exchange added) the catalog's then, so a product
+# reclassified later never changes the tax of an order already placed.
 UPSERT_LINES = text(
     """
-    INSERT INTO order_lines (order_id, sku, unit_price, ordered, allocated, shipped, delivered, canceled, returned)
-    SELECT :order_id, r.sku, r.unit_price, r.ordered, r.allocated, r.shipped, r.delivered, r.canceled, r.returned
+    INSERT INTO order_lines (order_id, sku, unit_price, ordered, allocated, shipped, delivered, canceled, returned,
+        tax_class)
+    SELECT :order_id, r.sku, r.unit_price, r.ordered, r.allocated, r.shipped, r.delivered, r.canceled, r.returned,
+        COALESCE(r.tax_class, (SELECT p.tax_class FROM products p WHERE p.sku = r.sku), 'standard')
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(sku text, unit_price numeric, ordered int, allocated int,
-        shipped int, delivered int, canceled int, returned int)
+        shipped int, delivered int, canceled int, returned int, tax_class text)
     ON CONFLICT (order_id, sku) DO UPDATE SET
         unit_price = excluded.unit_price, ordered = excluded.ordered, allocated = excluded.allocated,
         shipped = excluded.shipped, delivered = excluded.delivered, canceled = excluded.canceled,
@@ -187,6 +191,7 @@ def line_row(line: LineState) -> dict[str, Any]:
         "delivered": line.delivered,
         "canceled": line.canceled,
         "returned": line.returned,
+        "tax_class": line.tax_class,
     }
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from domain import events as ev
 from domain.models import SkuQuantity
+from domain.tax import TaxClass
 
 
 class LineSummary(BaseModel):
@@ -22,6 +23,21 @@ class LineSummary(BaseModel):
     delivered: int
     canceled: int
     returned: int
+    # as captured at checkout (store/projection_rows.py)
+    tax_class: TaxClass = "standard"
+    # the rate its units ordered and not canceled are taxed at (null when none are left), and their share of that
+    # rate's tax on the order (store/order_tax.py)
+    tax_rate: Decimal | None = None
+    tax: Decimal = Decimal(0)
+
+
+class RateTax(BaseModel):
+    """One tax rate of the order: the amount it applies to as priced (tax in it when prices include tax) and its
+    tax, rounded once for the rate (Japan's qualified-invoice rule)."""
+
+    rate: Decimal
+    taxable: Decimal
+    tax: Decimal
 
 
 class FulfillmentOrderSummary(BaseModel):
@@ -35,6 +51,8 @@ class FulfillmentOrderSummary(BaseModel):
     refunded: Decimal
     invoice_id: str | None
     promised_date: date | None
+    # per rate, of its units (store/order_tax.py)
+    tax: list[RateTax] = []
 
 
 class ReturnSummary(BaseModel):
@@ -69,6 +87,8 @@ class PaymentRecord(BaseModel):
     amount: Decimal
     fulfillment_order_id: str | None
     at: datetime
+    # a refund or appeasement: per rate, pro rata over the fulfillment order it pays back (empty for other kinds)
+    tax: list[RateTax] = []
 
 
 class InvoiceSummary(BaseModel):
@@ -76,6 +96,8 @@ class InvoiceSummary(BaseModel):
     fulfillment_order_id: str
     amount: Decimal
     issued_at: datetime
+    # per rate, of the fulfillment order it bills
+    tax: list[RateTax] = []
 
 
 class TimelineEntry(BaseModel):
@@ -130,6 +152,10 @@ class OrderSummary(BaseModel):
     projection_error: ProjectionError | None = None
     # null unless the order needs a person; agents and operators only
     attention: OrderAttention | None = None
+    # per rate, for the units ordered and not canceled (store/order_tax.py)
+    tax: list[RateTax] = []
+    # whether the lines' prices have the tax in them (Japan) or it is added on top (Canada)
+    prices_include_tax: bool = True
 
 
 class OrderListItem(BaseModel):

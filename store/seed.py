@@ -5,7 +5,7 @@ from decimal import Decimal
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert
 
-from store.catalog import TaxClass
+from domain.tax import TaxClass
 from store.inventory import InventoryRepository
 from store.tables import location_group_members, location_groups, locations, products
 

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from domain.tax import TAX_CLASSES
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -55,8 +57,6 @@ locations = Table(
     Column("cutoff", String(5), nullable=False, server_default="15:00"),
     CheckConstraint("kind in ('warehouse','distribution_center','store','dropship')", name="kind"),
 )
-
-TAX_CLASSES = ("standard", "reduced")
 
 # The catalog, the price authority: what a sku is called, its price in each currency it is sold in
 # (`{"JPY": "5000"}`, decimal strings within MONEY at the currency's minor units) and how it is taxed.
@@ -208,6 +208,8 @@ order_lines = Table(
     Column("delivered", Integer, nullable=False),
     Column("canceled", Integer, nullable=False),
     Column("returned", Integer, nullable=False),
+    Column("tax_class", String(16), nullable=False, server_default="standard"),
+    CheckConstraint("tax_class in (" + ",".join(f"'{c}'" for c in TAX_CLASSES) + ")", name="tax_class"),
 )
 
 # Lines with units waiting for stock (ordered - canceled - allocated > 0): what a receipt of a SKU wakes up.

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from integrations.tax import RulesEngine
 from starter.api import catalog, codec, health, inventory, operations, orders, service, subscriptions, webhooks
 from starter.api.auth import parse_partner_secrets, parse_tokens
 from starter.api.deps import Services
@@ -135,7 +136,8 @@ def create_app(settings: Settings) -> FastAPI:
             settings=settings,
             client=client,
             engine=engine,
-            queries=OrderQueries(engine),
+            # the tax calculator: the built-in rules engine, or an external tax service implementing TaxCalculator
+            queries=OrderQueries(engine, tax=RulesEngine()),
             gateway=payment_gateway(settings, engine),
         )
         yield

@@ -59,6 +59,17 @@ async def unknown_skus(catalog: Catalog, order: PlaceOrder) -> list[str]:
     return await asyncio.to_thread(catalog.unknown, [line.sku for line in order.lines])
 
 
+async def with_tax_classes(catalog: Catalog, order: PlaceOrder) -> PlaceOrder:
+    """Each line with its product's tax class as the catalog has it now: the order keeps it, so its tax stays what it
+    was at checkout whatever the catalog says later. A class a body sent is never kept: the catalog's replaces it."""
+    known = await asyncio.to_thread(catalog.products, [line.sku for line in order.lines])
+    lines = [
+        line.model_copy(update={"tax_class": known[line.sku].tax_class if line.sku in known else None})
+        for line in order.lines
+    ]
+    return order.model_copy(update={"lines": lines})
+
+
 async def with_saved_payment_method(gateway: PaymentGateway, order: PlaceOrder) -> PlaceOrder:
     """The card's token goes to the gateway and stays there: the order, its workflow input and its history carry
     only the gateway's `pm_` reference. Keyed by order, so a repeated checkout saves it once. The gateway's

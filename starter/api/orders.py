@@ -95,6 +95,7 @@ async def place_order(
     unknown = await checkout.unknown_skus(catalog, order)
     if unknown:  # nothing is started
         raise HTTPException(422, f"the catalog has no {', '.join(unknown)}: every line names a product it sells")
+    order = await checkout.with_tax_classes(catalog, order)
     try:
         order = await checkout.with_saved_payment_method(svc.gateway, order)
     except GatewayUnavailable as err:
