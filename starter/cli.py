@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from starter.cli_common import ApiCall, call_api, get_settings
+from starter.cli_export import add_export_commands
 from starter.cli_inventory import add_inventory_commands
 from starter.cli_notifications import add_notification_commands
 from starter.cli_orders import add_order_commands
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_order_commands(sub)
     add_inventory_commands(sub)
     add_notification_commands(sub)
+    add_export_commands(sub)
     return parser
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from activities.contracts import ProjectionBatch
 from domain import events as ev
 from domain.models import PlaceOrder
+from store.order_documents import DocumentWriter
 from store.projection_rows import (
     FLAG_PROJECTION_ERROR,
     INSERT_EVENTS,
@@ -110,6 +111,19 @@ class _Writer:
         invoiced = [invoice_row(item.event) for item in batch.events if isinstance(item.event, ev.InvoiceIssued)]
         if invoiced:
             self._rows("invoices", INSERT_INVOICES, money, invoiced, "invoice_id")
+        self._documents(batch, placed)
+
+    def _documents(self, batch: ProjectionBatch, placed: PlaceOrder) -> None:
+        """The batch's invoices and credit memos, numbered in this transaction (store.order_documents)."""
+        writer = DocumentWriter(self._conn)
+        if not self._tolerant:
+            writer.write(batch.order, placed, batch.events)
+            return
+        try:
+            with self._conn.begin_nested():
+                writer.write(batch.order, placed, batch.events)
+        except _DATA_ERRORS as err:
+            self.skipped.append(f"documents: {_cause(err)}")
 
     def _order(self, row: dict[str, Any]) -> int | None:
         """The order's row, or None when it is stale or (tolerant) cannot be written: nothing else can be then."""

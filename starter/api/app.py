@@ -22,7 +22,18 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from integrations.tax import RulesEngine
-from starter.api import catalog, codec, health, inventory, operations, orders, service, subscriptions, webhooks
+from starter.api import (
+    catalog,
+    codec,
+    documents,
+    health,
+    inventory,
+    operations,
+    orders,
+    service,
+    subscriptions,
+    webhooks,
+)
 from starter.api.auth import parse_partner_secrets, parse_tokens
 from starter.api.deps import Services
 from starter.partners import payment_gateway
@@ -151,6 +162,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router, responses=CALLER_ERRORS)
     app.include_router(codec.router, responses=CALLER_ERRORS)
     app.include_router(subscriptions.router, responses=CALLER_ERRORS)
+    app.include_router(documents.router, responses=CALLER_ERRORS)
     mount_pages(app, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 

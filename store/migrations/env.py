@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+import store.document_tables  # (its tables join the same metadata)
 import store.notification_tables  # (its tables join the same metadata)
 import store.outbox_tables  # noqa: F401  (its tables join the same metadata)
 from store.db import sqlalchemy_url

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from starter.api import catalog, inventory, orders, subscriptions
+from starter.api import catalog, documents, inventory, orders, subscriptions
 from starter.api.app import create_app
 from starter.settings import Settings
 from starter.web.portals import is_page_path
@@ -238,7 +238,45 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, int]]] = {
         Call("POST", "/v1/subscriptions/sub_1/replay", {"from_event_id": 1}),
         only({"operator": 202}),
     ),
+    ("GET", "/v1/orders/{order_id}/documents"): (
+        Call("GET", "/v1/orders/W-1/documents"),
+        of_customer(200, "agent", "operator"),
+    ),
+    ("GET", "/v1/documents/{number}.html"): (
+        Call("GET", "/v1/documents/INV-2025-000001.html"),
+        of_customer(200, "agent", "operator"),
+    ),
+    ("GET", "/v1/documents/{number}.pdf"): (
+        Call("GET", "/v1/documents/INV-2025-000001.pdf"),
+        of_customer(200, "agent", "operator"),
+    ),
 }
+
+# W-1's invoice, as the projection keeps it
+INVOICE_W1: dict[str, Any] = {
+    "number": "INV-2025-000001",
+    "kind": "invoice",
+    "order_id": "W-1",
+    "issued_at": "2025-01-01T00:00:00Z",
+    "currency": "JPY",
+    "seller": {"name": "株式会社デモストア", "registration_number": "T1234567890123", "address": "東京都"},
+    "buyer": {"customer": {"id": "C-1", "name": "Aiko Sato"}, "address": ADDRESS},
+    "lines": [{"sku": "LEGO-76419", "quantity": 1, "unit_price": "24980", "amount": "24980", "rate": "0.10"}],
+    "tax": [{"rate": "0.10", "taxable": "24980", "tax": "2271"}],
+    "prices_include_tax": True,
+    "total": "24980",
+    "tax_total": "2271",
+    "reason": None,
+}
+
+
+class Documents:
+    def of_order(self, order_id: str) -> list[dict[str, Any]]:
+        return [INVOICE_W1] if order_id == "W-1" else []
+
+    def get(self, number: str) -> dict[str, Any] | None:
+        return INVOICE_W1 if number == INVOICE_W1["number"] else None
+
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 UPDATE_ANSWERS: dict[str, Any] = {
@@ -517,6 +555,7 @@ def app(services: Services, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
     app.state.services = services
     app.dependency_overrides[catalog.product_catalog] = lambda: Catalog(services.writes)
     app.dependency_overrides[subscriptions.subscription_store] = lambda: SubscriptionStore(services.writes)
+    app.dependency_overrides[documents.document_reader] = Documents
     return app
 
 
