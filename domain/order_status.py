@@ -1,7 +1,7 @@
 """An order's status: set by the events that settle it, otherwise derived from its lines and fulfillment orders."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
 
 from domain.order_state import CLOSED_FULFILLMENT, FulfillmentStatus
 
@@ -22,6 +22,8 @@ OrderStatus = Literal[
     "unavailable",
     "canceled",
 ]
+# Every status in the order of the lifecycle (for lists and charts that read as orders move).
+STATUSES: tuple[str, ...] = get_args(OrderStatus)
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "payment_declined", "unavailable", "canceled"})
 # settled by their own event: nothing its fulfillment does afterwards changes them
 _SETTLED: frozenset[str] = frozenset({"completed", "payment_declined", "unavailable"})

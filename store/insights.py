@@ -6,29 +6,18 @@ chart and its table always count the same orders.
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Engine, Select, and_, case, extract, func, select
 
+from domain.models import Channel
+from domain.order_status import STATUSES
 from store.tables import order_events, orders
 
 # The lifecycle's order, so a chart reads left to right as orders move; a status not listed follows, by name.
-STATUS_ORDER = (
-    "pending",
-    "on_hold",
-    "accepted",
-    "backordered",
-    "ready_for_pickup",
-    "partially_shipped",
-    "shipped",
-    "delivered",
-    "completed",
-    "payment_declined",
-    "unavailable",
-    "canceled",
-)
-CHANNEL_ORDER = ("web", "app", "store", "b2b", "agent")
+STATUS_ORDER = STATUSES
+CHANNEL_ORDER: tuple[str, ...] = get_args(Channel)
 # An order counts as delivered (its last parcel arrived) only once its status says every parcel did.
 _DELIVERED_STATUSES = ("delivered", "completed")
 ATTENTION_LIST_LIMIT = 50

@@ -2,11 +2,13 @@
 
 import asyncio
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from domain.models import Channel
+from domain.order_status import STATUSES as ORDER_STATUSES
 from integrations.payments import GatewayUnavailable
 from starter.api.deps import Services
 from starter.api.orders import services, summary_or_404
@@ -19,20 +21,9 @@ from store.console_queries import ConsoleQueries, OrderFilters
 from store.read_model import OrderSummary
 
 router = APIRouter()
-STATUSES = (
-    "on_hold",
-    "accepted",
-    "backordered",
-    "ready_for_pickup",
-    "partially_shipped",
-    "shipped",
-    "delivered",
-    "completed",
-    "payment_declined",
-    "unavailable",
-    "canceled",
-)
-CHANNELS = ("web", "app", "store", "b2b", "agent")
+# a search names any status an order reaches once placed
+STATUSES = tuple(status for status in ORDER_STATUSES if status != "pending")
+CHANNELS: tuple[str, ...] = get_args(Channel)
 Svc = Annotated[Services, Depends(services)]
 Staff = Annotated[PageUser, page_user(CONSOLE)]
 
