@@ -84,6 +84,30 @@ def appeasement_id_for(order_id: str, n: int) -> str:
     return f"AP-{order_id}-{n}"
 
 
+# The payment references the OMS's own ledger answers for (an account's credit, a platform's prepayment); any
+# other reference is the card gateway's.
+_ACCOUNT_PAYMENT = "account:"
+_PREPAID_PAYMENT = "prepaid:"
+LEDGER_TRANSACTION_PREFIX = "own_"
+
+
+def account_payment_reference(account_id: str) -> str:
+    return f"{_ACCOUNT_PAYMENT}{account_id}"
+
+
+def prepaid_payment_reference(platform: str, reference: str) -> str:
+    return f"{_PREPAID_PAYMENT}{platform}:{reference}"
+
+
+def account_of_payment_reference(reference: str) -> str | None:
+    return reference.removeprefix(_ACCOUNT_PAYMENT) if reference.startswith(_ACCOUNT_PAYMENT) else None
+
+
+def is_own_ledger_reference(reference: str) -> bool:
+    """A payment reference or transaction id of the OMS's own ledger, not the card gateway's."""
+    return reference.startswith((_ACCOUNT_PAYMENT, _PREPAID_PAYMENT, LEDGER_TRANSACTION_PREFIX))
+
+
 def void_transaction_id(authorization_id: str) -> str:
     """A void's row in the read model's payments: the gateway's void answers with its authorization's id."""
     return f"{authorization_id}:void"

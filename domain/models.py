@@ -3,9 +3,10 @@
 from decimal import Decimal
 from typing import Annotated, Literal, Protocol, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from domain import ids
 from domain.money import CURRENCIES, known_currency, quantize
 from domain.tax import TaxClass
 
@@ -89,9 +90,54 @@ class LineRequest(Strict):
     tax_class: SkipJsonSchema[TaxClass | None] = None
 
 
-class PaymentRequest(Strict):
+class CardPayment(Strict):
     method: Literal["card"] = "card"
     token: str = Field(min_length=1, max_length=128)
+
+
+AccountId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+class InvoicePayment(Strict):
+    """Paid on a B2B account's net terms: no card is authorized; the account's credit limit holds the total."""
+
+    method: Literal["invoice"]
+    account_id: AccountId
+    purchase_order: str | None = Field(default=None, min_length=1, max_length=64)
+    # the account's terms (`net30`) when the order was placed, which its invoices' due dates follow; set by the API
+    # from the account, never taken from a body
+    terms: SkipJsonSchema[str | None] = None
+
+    @property
+    def token(self) -> str:
+        """What the order's payment steps name: the account's credit, in the OMS's own ledger."""
+        return ids.account_payment_reference(self.account_id)
+
+
+class PrepaidPayment(Strict):
+    """Paid where the customer checked out (a storefront platform's own payment): the OMS records it in its own
+    ledger and captures against it as units ship. Only the intake routes place such orders."""
+
+    method: Literal["prepaid"]
+    platform: Literal["shopify", "sfcc"]
+    reference: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00:]+$")
+
+    @property
+    def token(self) -> str:
+        return ids.prepaid_payment_reference(self.platform, self.reference)
+
+
+def _payment_method(value: object) -> str:
+    # a body that names no method pays by card, as before other methods existed
+    if isinstance(value, dict):
+        return str(value.get("method", "card"))
+    return str(getattr(value, "method", "card"))
+
+
+PaymentRequest = Annotated[
+    Annotated[CardPayment, Tag("card")] | Annotated[InvoicePayment, Tag("invoice")] | Annotated[PrepaidPayment, Tag("prepaid")],
+    Discriminator(_payment_method),
+]
 
 
 class PlaceOrder(Strict):

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     pickup_hold: str = "P7D"
     # an order held for fraud review is canceled if no agent decides within this
     review_window: str = "P2D"
+    # a B2B order above its account's approval threshold waits for an approver: past the first, agents are asked
+    # (the order needs attention); past the second, it is canceled
+    approval_escalation: str = "P1D"
+    approval_expiry: str = "P3D"
+    # Shopify's webhook signing secret: `X-Shopify-Hmac-Sha256` of every POST /v1/intake/shopify is checked with it
+    shopify_webhook_secret: str | None = None
     # the routing policy's weights (domain/routing.py RoutingPolicy)
     routing_split_penalty_km: float = 200.0
     routing_same_day_radius_km: float = 50.0
@@ -136,6 +142,8 @@ class Settings(BaseSettings):
         "backorder_limit",
         "pickup_hold",
         "review_window",
+        "approval_escalation",
+        "approval_expiry",
         "fulfillment_sla",
         "delivery_sla",
         "relay_give_up_after",
@@ -200,6 +208,12 @@ class Settings(BaseSettings):
     @property
     def review_seconds(self) -> float:
         return parse_duration(self.review_window).total_seconds()
+
+    @property
+    def approval_seconds(self) -> tuple[float, float]:
+        """(escalate after, expire after) for an order waiting for its account's approver."""
+        escalation, expiry = parse_duration(self.approval_escalation), parse_duration(self.approval_expiry)
+        return escalation.total_seconds(), max(expiry, escalation).total_seconds()
 
     @property
     def fulfillment_sla_seconds(self) -> float:

@@ -65,8 +65,20 @@ class OrderInput(BaseModel):
     fraud_rules: FraudRules = Field(default_factory=FraudRules)
     # the run continues as new past this many history events (or when Temporal suggests it)
     max_history_events: int = Field(default=10_000, gt=0)
+    # set when the order is to wait for its account's approver (the checkout decided so from the account)
+    approval: "ApprovalPolicy | None" = None
     # set when the order continues as new: where the previous run left off
     resume: "ResumeState | None" = None
+
+
+class ApprovalPolicy(BaseModel):
+    """A B2B order above its account's approval threshold waits, reserved, for one of the account's approvers:
+    past the first deadline agents are asked too (the order needs attention), past the second it is canceled."""
+
+    account_id: str
+    threshold: Decimal
+    escalate_after_seconds: float = Field(gt=0)
+    expire_after_seconds: float = Field(gt=0)
 
 
 class PartnerDeadline(BaseModel):

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from integrations.tax import RulesEngine
 from starter.api import (
     catalog,
+    checkout_route,
     codec,
     documents,
     health,
@@ -40,6 +41,7 @@ from starter.partners import payment_gateway
 from starter.settings import Settings
 from starter.temporal import connect
 from starter.web.pages import mount_pages
+from store.accounts import AccountStore
 from store.db import make_engine
 from store.order_queries import OrderQueries
 
@@ -150,6 +152,7 @@ def create_app(settings: Settings) -> FastAPI:
             # the tax calculator: the built-in rules engine, or an external tax service implementing TaxCalculator
             queries=OrderQueries(engine, tax=RulesEngine()),
             gateway=payment_gateway(settings, engine),
+            accounts=AccountStore(engine),
         )
         yield
         engine.dispose()
@@ -158,7 +161,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.tokens = tokens
     app.state.partner_secrets = partner_secrets
     app.include_router(health.router, responses=HEALTH_ANSWERS)
-    for router in (orders.router, webhooks.router, inventory.router, catalog.router, service.router, operations.router):
+    for router in (
+        checkout_route.router,
+        orders.router,
+        webhooks.router,
+        inventory.router,
+        catalog.router,
+        service.router,
+        operations.router,
+    ):
         app.include_router(router, responses=CALLER_ERRORS)
     app.include_router(codec.router, responses=CALLER_ERRORS)
     app.include_router(subscriptions.router, responses=CALLER_ERRORS)

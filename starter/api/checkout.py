@@ -30,6 +30,7 @@ from workflows.messages import (
     CHECKOUT_UPDATE,
     ORDER_PROCESS_VERSION,
     ORDER_WORKFLOW,
+    ApprovalPolicy,
     CheckoutResult,
     OrderInput,
     OrderOutcome,
@@ -79,7 +80,7 @@ async def with_saved_payment_method(gateway: PaymentGateway, order: PlaceOrder) 
     return order.model_copy(update={"payment": order.payment.model_copy(update={"token": method})})
 
 
-def start_operation(order: PlaceOrder, settings: Settings) -> StartOperation:
+def start_operation(order: PlaceOrder, settings: Settings, approval: ApprovalPolicy | None = None) -> StartOperation:
     """The order's workflow, started unless it runs already, with the input the settings give a new order."""
     return WithStartWorkflowOperation(
         ORDER_WORKFLOW,
@@ -94,6 +95,7 @@ def start_operation(order: PlaceOrder, settings: Settings) -> StartOperation:
             fulfillment_sla_seconds=settings.fulfillment_sla_seconds,
             delivery_sla_seconds=settings.delivery_sla_seconds,
             max_history_events=settings.max_history_events,
+            approval=approval,
         ),
         id=workflow_id_for(order.order_id),
         task_queue=settings.task_queue,
@@ -115,14 +117,16 @@ def start_operation(order: PlaceOrder, settings: Settings) -> StartOperation:
     )
 
 
-async def place(svc: Services, order: PlaceOrder) -> Placed:
+async def place(svc: Services, order: PlaceOrder, approval: ApprovalPolicy | None = None) -> Placed:
     """Start the order's workflow and wait for its checkout answer. A repeated checkout of an order whose workflow
     has closed (declined, unavailable or completed) is answered from the read model."""
     wid = workflow_id_for(order.order_id)
     bound = log.bind(order_id=order.order_id, workflow_id=wid)
     try:
         result = await svc.client.execute_update_with_start_workflow(
-            CHECKOUT_UPDATE, start_workflow_operation=start_operation(order, svc.settings), result_type=CheckoutResult
+            CHECKOUT_UPDATE,
+            start_workflow_operation=start_operation(order, svc.settings, approval),
+            result_type=CheckoutResult,
         )
     except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError) as err:
         existing = svc.queries.get(order.order_id)

@@ -11,6 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.ids import workflow_id_for
 from integrations.payments import PaymentGateway
 from starter.settings import Settings
+from store.accounts import AccountStore
 from store.inventory import AdjustedLevel
 from store.order_queries import OrderQueries
 from workflows.messages import STOCK_RECEIVED_SIGNAL, StockReceived
@@ -28,6 +29,7 @@ class Services:
     engine: Engine
     queries: OrderQueries
     gateway: PaymentGateway
+    accounts: AccountStore
 
     async def on_stock_received(self, level: AdjustedLevel) -> None:
         """Stock of a SKU came in: every order waiting for that SKU, oldest first, is told so and tries to

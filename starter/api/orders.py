@@ -6,8 +6,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -17,7 +16,6 @@ from domain.ids import is_agent_actor, workflow_id_for
 from domain.models import (
     MAX_AMOUNT,
     MAX_LINES,
-    PlaceOrder,
     Quantity,
     RequestedLines,
     Sku,
@@ -25,8 +23,7 @@ from domain.models import (
     one_line_per_sku,
 )
 from domain.money import quantize
-from integrations.payments import GatewayRefused, GatewayUnavailable
-from starter.api import checkout
+from integrations.payments import GatewayUnavailable
 from starter.api.auth import Principal, require
 from starter.api.catalog import Products, priced_replacement
 from starter.api.customer_words import refusal_for_customer
@@ -51,9 +48,7 @@ from workflows.messages import (
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 T = TypeVar("T")
 
-# How a checkout answer reaches the storefront: accepted orders 201, refusals their own codes.
-REFUSALS = {"payment_declined": 402, "unavailable": 409, "canceled": 409}
-# What a route that waits on an order's workflow may answer as well (`_update_deadline`).
+# What a route that waits on an order's workflow may answer as well (`update_deadline`).
 TIMED_OUT: dict[int | str, dict[str, Any]] = {
     504: {"description": "the order did not answer within OMS_UPDATE_TIMEOUT: the action is done once or not at all"}
 }
@@ -65,49 +60,6 @@ def services(request: Request) -> Services:
 
 
 Svc = Annotated[Services, Depends(services)]
-
-
-def _answer(placed: checkout.Placed) -> JSONResponse:
-    code = REFUSALS.get(placed.status)
-    if code is None:
-        return JSONResponse(placed.body, status_code=201)
-    return JSONResponse({"detail": placed.reason or placed.status.replace("_", " "), **placed.body}, status_code=code)
-
-
-@router.post(
-    "",
-    status_code=201,
-    responses={
-        402: {"description": "payment declined"},
-        409: {"description": "items cannot be allocated, or the gateway would not save the card"},
-        503: {
-            "description": "the order could not be placed now (Temporal or the payment gateway unavailable): "
-            "nothing was started"
-        },
-        **TIMED_OUT,
-    },
-)
-async def place_order(
-    order: PlaceOrder, svc: Svc, catalog: Products, who: Principal = require("storefront", "agent")
-) -> Response:
-    # who placed it comes from the token alone: an agent placing it for the customer is recorded as that agent
-    order = order.model_copy(update={"placed_by": who.actor if who.role == "agent" else None})
-    unknown = await checkout.unknown_skus(catalog, order)
-    if unknown:  # nothing is started
-        raise HTTPException(422, f"the catalog has no {', '.join(unknown)}: every line names a product it sells")
-    order = await checkout.with_tax_classes(catalog, order)
-    try:
-        order = await checkout.with_saved_payment_method(svc.gateway, order)
-    except GatewayUnavailable as err:
-        raise HTTPException(503, f"the order could not be placed now: {err}") from err
-    except GatewayRefused as err:
-        raise HTTPException(409, f"the payment could not be saved: {err}") from err
-    try:
-        async with _update_deadline(svc, order.order_id, "checkout"):
-            placed = await checkout.place(svc, order)
-    except checkout.NotPlaced as err:
-        raise HTTPException(503, f"the order could not be placed now: {err}") from err
-    return _answer(placed)
 
 
 class CancelBody(BaseModel):
@@ -156,7 +108,7 @@ async def order_update(
 
 
 @asynccontextmanager
-async def _update_deadline(svc: Services, order_id: str, action: str) -> AsyncIterator[None]:
+async def update_deadline(svc: Services, order_id: str, action: str) -> AsyncIterator[None]:
     """No request waits longer than OMS_UPDATE_TIMEOUT for an order's workflow: past it, 504 naming the order.
     The action is then done once or not at all (the same request again gets the same answer)."""
     timeout = svc.settings.update_timeout
@@ -175,7 +127,7 @@ async def _run_update(svc: Services, order_id: str, name: str, request: BaseMode
     """The update itself, for callers that have checked the order already."""
     handle = svc.client.get_workflow_handle(workflow_id_for(order_id))
     try:
-        async with _update_deadline(svc, order_id, name.replace("_", " ")):
+        async with update_deadline(svc, order_id, name.replace("_", " ")):
             result: T = await handle.execute_update(name, request, result_type=result_type)
         return result
     except WorkflowUpdateFailedError as err:

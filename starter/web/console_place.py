@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from domain.models import PlaceOrder
-from starter.api import orders
+from starter.api import checkout_route, orders
 from starter.api.catalog import Catalog, Products
 from starter.api.deps import Services
 from starter.web.console_forms import detail_in_words, in_words, lines_of, optional
@@ -129,7 +129,7 @@ async def place(request: Request, svc: Svc, catalog: Products, posted: AgentForm
     values = _posted_values(posted)
     try:
         order = await asyncio.to_thread(_order_of, posted, catalog)
-        answer = await orders.place_order(order, svc, catalog, posted.user.principal)
+        answer = await checkout_route.place_order(order, svc, catalog, posted.user.principal)
     except ValidationError as err:
         return _form_page(request, values, in_words(err), 422)
     except HTTPException as err:

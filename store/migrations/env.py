@@ -3,9 +3,11 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-import store.document_tables  # (its tables join the same metadata)
-import store.notification_tables  # (its tables join the same metadata)
-import store.outbox_tables  # noqa: F401  (its tables join the same metadata)
+# each module's tables join the same metadata
+import store.account_tables
+import store.document_tables
+import store.notification_tables
+import store.outbox_tables  # noqa: F401
 from store.db import sqlalchemy_url
 from store.tables import metadata
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from domain.models import LineRequest, PlaceOrder
-from starter.api import catalog, orders
+from starter.api import catalog, checkout_route, orders
 from starter.api.auth import parse_tokens
 from tests.orders import checkout_body
 from tests.unit.test_api_catalog import catalog_of, product
@@ -24,6 +24,7 @@ def workflows() -> CheckoutClient:
 @pytest.fixture
 def http(workflows: CheckoutClient) -> Iterator[TestClient]:
     app = FastAPI()
+    app.include_router(checkout_route.router)
     app.include_router(orders.router)
     app.state.tokens = parse_tokens(TOKENS, production=False)
     app.state.services = BoundsServices(

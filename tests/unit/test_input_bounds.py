@@ -20,7 +20,7 @@ from domain import events as ev
 from domain.models import MAX_AMOUNT, PlaceOrder, SkuQuantity
 from domain.order import Order
 from integrations.payments import GatewayUnavailable
-from starter.api import catalog, inventory, orders, service, webhooks
+from starter.api import catalog, checkout_route, inventory, orders, service, webhooks
 from starter.api.auth import parse_tokens
 from starter.api.subscriptions import ReplayBody
 from starter.settings import Settings
@@ -92,7 +92,7 @@ def workflows() -> CheckoutClient:
 @pytest.fixture
 def http(workflows: CheckoutClient) -> Iterator[TestClient]:
     app = FastAPI()
-    for module in (orders, service, webhooks, inventory):
+    for module in (checkout_route, orders, service, webhooks, inventory):
         app.include_router(module.router)
     app.state.tokens = parse_tokens(TOKENS, production=False)
     app.state.services = BoundsServices(client=workflows, queries=FakeQueries({"W-1": summary("W-1", "C-1")}))
