@@ -9,11 +9,13 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from domain.models import MAX_AMOUNT, AccountId, Strict
-from domain.money import known_currency, quantize
+from domain.money import CURRENCIES, known_currency, quantize
 
 # `net<days>`: the invoice is due that many days after it is issued (net0: on receipt)
 TERMS_PATTERN = r"^net([0-9]{1,3})$"
-CustomerId = Annotated[str, Field(min_length=1, max_length=64)]
+# NUL refused: PostgreSQL cannot keep it in a text column
+NO_NUL = r"^[^\x00]+$"
+CustomerId = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
 
 
 def terms_days(terms: str) -> int:
@@ -29,14 +31,17 @@ def due_date(issued_at: datetime, terms: str) -> date:
 
 class Account(Strict):
     id: AccountId
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     terms: str = Field(pattern=TERMS_PATTERN, examples=["net30"])
     credit_limit: Decimal = Field(ge=0, le=MAX_AMOUNT)
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(known_currency)]
+    currency: Annotated[
+        str, Field(pattern=r"^[A-Z]{3}$", json_schema_extra={"enum": CURRENCIES}), AfterValidator(known_currency)
+    ]
     # an order above it waits for one of the approvers; none: no order does
     approval_threshold: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT)
-    buyers: list[CustomerId] = Field(min_length=1, max_length=200)
-    approvers: list[CustomerId] = Field(default=[], max_length=200)
+    # each once (checked below too: the schema's uniqueItems is a client's hint, not a validation)
+    buyers: list[CustomerId] = Field(min_length=1, max_length=200, json_schema_extra={"uniqueItems": True})
+    approvers: list[CustomerId] = Field(default=[], max_length=200, json_schema_extra={"uniqueItems": True})
 
     @model_validator(mode="after")
     def _consistent(self) -> "Account":

@@ -39,3 +39,11 @@ class AddressChangeRefused(Refusal):
 
 class AppeasementRefused(Refusal):
     """A goodwill refund the order cannot give: not positive, too precise, or more than is refundable."""
+
+
+class ReviewRefused(Refusal):
+    """A fraud review of an order that waits for none."""
+
+
+class ApprovalRefused(Refusal):
+    """An approval of an order that waits for no approver of its account."""

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from domain.events_base import Event
 from domain.events_checkout import (
+    ApprovalDecided,
+    ApprovalEscalated,
+    ApprovalRequested,
     AuthorizationRenewed,
     AuthorizationVoided,
     FraudScreened,
@@ -55,6 +58,9 @@ __all__ = [
     "EVENT_ADAPTER",
     "AddressChanged",
     "AppeasementGranted",
+    "ApprovalDecided",
+    "ApprovalEscalated",
+    "ApprovalRequested",
     "AttentionCleared",
     "AttentionNeeded",
     "AuthorizationRenewed",
@@ -128,7 +134,10 @@ OrderEvent = Annotated[
     | AuthorizationRenewed
     | AttentionNeeded
     | AttentionCleared
-    | PartnerAskedAgain,
+    | PartnerAskedAgain
+    | ApprovalRequested
+    | ApprovalEscalated
+    | ApprovalDecided,
     Field(discriminator="type"),
 ]
 
@@ -216,6 +225,12 @@ def describe(event: OrderEvent) -> str:
             return f"Attention cleared by {who}: {why}"
         case PartnerAskedAgain(fulfillment_order_id=f, partner=p, waiting_for=w):
             return f"No {w} news of {f} from {p} by its deadline: asked again"
+        case ApprovalRequested(account_id=a, threshold=t, until=u):
+            return f"Above account {a}'s approval threshold of {t}: waiting for its approver until {u:%Y-%m-%d %H:%M}"
+        case ApprovalEscalated(account_id=a, until=u):
+            return f"No approver of account {a} decided in time: escalated to agents until {u:%Y-%m-%d %H:%M}"
+        case ApprovalDecided(approved=ok, reason=r, actor=who):
+            return f"{'Approved' if ok else 'Rejected'} by {who} for the account: {r}"
     raise AssertionError(f"no description for {event!r}")
 
 

@@ -1,4 +1,5 @@
-"""Events of checkout: the order placed, screened, paid for, reserved, and held for review when in doubt."""
+"""Events of checkout: the order placed, screened, paid for, reserved, and held for review when in doubt or for
+its account's approver when above the account's threshold."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -70,5 +71,28 @@ class OrderHeld(Event):
 
 class ReviewDecided(Event):
     type: Literal["ReviewDecided"] = "ReviewDecided"
+    approved: bool
+    reason: str
+
+
+class ApprovalRequested(Event):
+    """A B2B order above its account's approval threshold: reserved, handed to no location until approved."""
+
+    type: Literal["ApprovalRequested"] = "ApprovalRequested"
+    account_id: str
+    threshold: Decimal
+    until: datetime
+
+
+class ApprovalEscalated(Event):
+    """No approver decided in time: agents are asked too (the order needs attention) until the approval expires."""
+
+    type: Literal["ApprovalEscalated"] = "ApprovalEscalated"
+    account_id: str
+    until: datetime
+
+
+class ApprovalDecided(Event):
+    type: Literal["ApprovalDecided"] = "ApprovalDecided"
     approved: bool
     reason: str

@@ -1,5 +1,6 @@
 """The checkout request and its parts, validated at the edge and carried into the workflow."""
 
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal, Protocol, TypeVar
 
@@ -7,8 +8,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from domain import ids
-from domain.money import CURRENCIES, known_currency, quantize
-from domain.tax import TaxClass
+from domain.intake_source import IntakeSource
+from domain.money import CURRENCIES, known_currency, minor_unit, quantize
+from domain.tax import TaxClass, added_tax
 
 Channel = Literal["web", "app", "store", "b2b", "agent"]
 Locale = Literal["ja", "en"]
@@ -88,6 +90,9 @@ class LineRequest(Strict):
     # body, so it is not part of the contract's schema. None: placed before it was captured (the read model then
     # takes the catalog's)
     tax_class: SkipJsonSchema[TaxClass | None] = None
+    # where prices are quoted without tax (Canada), the rate added on top, as the tax adapter quoted it at checkout
+    # for the ship-to; set by the API, never taken from a body. None: the price has its tax in it, or is not taxed
+    tax_rate: SkipJsonSchema[Decimal | None] = None
 
 
 class CardPayment(Strict):
@@ -135,7 +140,9 @@ def _payment_method(value: object) -> str:
 
 
 PaymentRequest = Annotated[
-    Annotated[CardPayment, Tag("card")] | Annotated[InvoicePayment, Tag("invoice")] | Annotated[PrepaidPayment, Tag("prepaid")],
+    Annotated[CardPayment, Tag("card")]
+    | Annotated[InvoicePayment, Tag("invoice")]
+    | Annotated[PrepaidPayment, Tag("prepaid")],
     Discriminator(_payment_method),
 ]
 
@@ -154,9 +161,14 @@ class PlaceOrder(Strict):
     delivery_method: DeliveryMethod = "standard"
     pickup_location_id: LocationId | None = None
     payment: PaymentRequest
+    # the day a B2B buyer wants it delivered, which the locations and the documents are told; none: as soon as may be
+    requested_delivery_date: date | None = None
     # the agent who placed it for the customer (`agent:<id>`), which the timeline records; set by the API from the
     # caller's token, never taken from a body, so it is not part of the contract's schema
     placed_by: SkipJsonSchema[str | None] = None
+    # what the storefront platform said of an order taken from it (/v1/intake/*) that the OMS does not model; set by
+    # the intake routes, never taken from a checkout body, so it is not part of the contract's schema
+    source: SkipJsonSchema[IntakeSource | None] = None
 
     @field_validator("lines")
     @classmethod
@@ -167,8 +179,10 @@ class PlaceOrder(Strict):
     def _pickup_needs_location(self) -> "PlaceOrder":
         if self.delivery_method == "pickup" and not self.pickup_location_id:
             raise ValueError("delivery_method 'pickup' needs pickup_location_id")
-        if self.total > MAX_AMOUNT:
-            raise ValueError(f"the order total {self.total} is above the {MAX_AMOUNT} an order may come to")
+        if self.amount_to_authorize > MAX_AMOUNT:
+            raise ValueError(
+                f"the order total {self.amount_to_authorize} is above the {MAX_AMOUNT} an order may come to"
+            )
         for line in self.lines:
             if quantize(line.unit_price, self.currency) != line.unit_price:
                 raise ValueError(
@@ -178,7 +192,21 @@ class PlaceOrder(Strict):
 
     @property
     def total(self) -> Decimal:
+        """The lines' prices: with their tax in them, or (where tax is added on top) without it."""
         return quantize(sum((ln.unit_price * ln.quantity for ln in self.lines), Decimal(0)), self.currency)
+
+    @property
+    def tax_added(self) -> Decimal:
+        """The tax added on top of prices quoted without it, rounded once per rate for the whole order."""
+        return added_tax(((ln.tax_rate, ln.unit_price * ln.quantity) for ln in self.lines), self.currency)
+
+    @property
+    def amount_to_authorize(self) -> Decimal:
+        """What checkout authorizes: the prices and the tax added on top. Each shipment's invoice rounds its own
+        tax, so shipments in several parts may add up to a minor unit per taxed line more: that much is held too,
+        and what no capture takes is voided."""
+        taxed = sum(1 for ln in self.lines if ln.tax_rate)
+        return self.total + self.tax_added + taxed * minor_unit(self.currency)
 
 
 class SkuQuantity(Strict):

@@ -25,6 +25,11 @@ def minor_units(currency: str) -> int:
     return int(exponent)
 
 
+def minor_unit(currency: str) -> Decimal:
+    """The smallest amount of the currency: 1 yen, 0.01 dollar."""
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
 def known_currency(code: str) -> str:
     """For validators: the code when it is an ISO-4217 currency, else a clear error."""
     if not is_currency(code):

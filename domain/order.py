@@ -28,6 +28,7 @@ from domain.order_state import (
     ReturnState,
 )
 from domain.order_status import FINAL_STATUSES, OrderStatus
+from domain.tax import added_tax
 
 # event class -> how such an event changes the order
 HANDLERS = {**order_checkout.HANDLERS, **order_fulfillment.HANDLERS, **order_service.HANDLERS}
@@ -60,7 +61,10 @@ class Order(BaseModel):
     returns: list[ReturnState] = []
     exchanges: list[ExchangeState] = []
     backordered_until: datetime | None = None
-    held: bool = False  # waiting for a fraud review: reserved, not yet handed to any location
+    # reserved, not yet handed to any location: waiting for a fraud review, its account's approver, or both
+    held: bool = False
+    awaiting_review: bool = False
+    awaiting_approval: bool = False
     ship_to: Address | None = None  # where it goes now: the checkout's address unless changed since
     payment: PaymentState = Field(default_factory=PaymentState)
     attention: Attention | None = None  # why a person must look, and since when
@@ -98,8 +102,19 @@ class Order(BaseModel):
         raise InvariantViolation(f"order {self.order_id} has no fulfillment order {fulfillment_order_id}")
 
     def amount_of(self, lines: list[SkuQuantity]) -> Decimal:
-        total = sum((self.line(q.sku).unit_price * q.quantity for q in lines), Decimal(0))
-        return quantize(total, self.currency)
+        """What the units cost the customer: their prices, and the tax added on top where prices are quoted without
+        it, rounded once per rate for these units (as their shipment's invoice or their refund's credit memo)."""
+        priced = [(self.line(q.sku), q.quantity) for q in lines]
+        total = quantize(sum((line.unit_price * n for line, n in priced), Decimal(0)), self.currency)
+        return total + added_tax(((line.tax_rate, line.unit_price * n) for line, n in priced), self.currency)
+
+    def added_rate_for(self, sku: str) -> Decimal | None:
+        """The rate added on top of a sku's price: its line's, or for a sku new to the order (an exchange's
+        replacement) the highest the order's lines were quoted; None where prices have their tax in them."""
+        line = self.find_line(sku)
+        if line is not None:
+            return line.tax_rate
+        return max((ln.tax_rate for ln in self.lines if ln.tax_rate is not None), default=None)
 
     @property
     def is_final(self) -> bool:
@@ -127,7 +142,10 @@ class Order(BaseModel):
         raise InvariantViolation(f"order {self.order_id} has no return {return_id}")
 
     def replacement_value(self, lines: Sequence[ev.ExchangeLine]) -> Decimal:
-        return quantize(sum((q.unit_price * q.quantity for q in lines), Decimal(0)), self.currency)
+        total = quantize(sum((q.unit_price * q.quantity for q in lines), Decimal(0)), self.currency)
+        return total + added_tax(
+            ((self.added_rate_for(q.sku), q.unit_price * q.quantity) for q in lines), self.currency
+        )
 
     def charge_for(self, fo: FulfillmentOrderState) -> tuple[Decimal, str | None]:
         """What shipping a fulfillment order captures, and against which authorization: a reship nothing, an
@@ -135,7 +153,11 @@ class Order(BaseModel):
         if fo.reship:
             return Decimal(0), None
         if fo.exchange_id is None:
-            return self.amount_of(fo.lines), self.payment.authorization_id
+            amount, auth_id = self.amount_of(fo.lines), self.payment.authorization_id
+            if auth_id is not None and any(line.tax_rate is not None for line in self.lines):
+                # each shipment rounds its own added tax: the last may find a minor unit less left than it rounds to
+                amount = min(amount, self.authorization(auth_id).capturable)
+            return amount, auth_id
         exchange = self.exchange(fo.exchange_id)
         return min(self.amount_of(fo.lines), exchange.charge - exchange.charged), exchange.authorization_id
 

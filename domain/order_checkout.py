@@ -18,7 +18,11 @@ def _placed(change: Change, e: ev.OrderPlaced) -> None:
     order.placed = e.order
     order.lines = []  # the checkout's lines are the order's lines
     for ln in e.order.lines:
-        change.add_line(LineState(sku=ln.sku, unit_price=ln.unit_price, ordered=ln.quantity, tax_class=ln.tax_class))
+        change.add_line(
+            LineState(
+                sku=ln.sku, unit_price=ln.unit_price, ordered=ln.quantity, tax_class=ln.tax_class, tax_rate=ln.tax_rate
+            )
+        )
 
 
 @_on(ev.FraudScreened)
@@ -83,18 +87,51 @@ def _unavailable(change: Change, e: ev.OrderUnavailable) -> None:
 
 @_on(ev.OrderHeld)
 def _held(change: Change, e: ev.OrderHeld) -> None:
-    order = change.order
-    if not order.fulfillment_orders:
-        raise InvariantViolation("only an allocated order can be held for review")
-    order.held = True
-    order.status = "on_hold"
+    _hold(change, "held for review")
+    change.order.awaiting_review = True
 
 
 @_on(ev.ReviewDecided)
 def _reviewed(change: Change, e: ev.ReviewDecided) -> None:
-    """An approved order goes on by its fulfillment; a rejected one stays on hold until it is canceled."""
+    """An approved order goes on by its fulfillment (once its approver, if it waits for one, approves too); a
+    rejected one stays on hold until it is canceled."""
     if not change.order.held:
         raise InvariantViolation("the order is not held for review")
+    change.order.awaiting_review = False
+    _decided(change, e.approved, still_waiting=change.order.awaiting_approval)
+
+
+@_on(ev.ApprovalRequested)
+def _approval_requested(change: Change, e: ev.ApprovalRequested) -> None:
+    _hold(change, "held for its approver")
+    change.order.awaiting_approval = True
+
+
+@_on(ev.ApprovalEscalated)
+def _approval_escalated(change: Change, e: ev.ApprovalEscalated) -> None:
+    if not change.order.awaiting_approval:
+        raise InvariantViolation("the order is not waiting for an approver")
+
+
+@_on(ev.ApprovalDecided)
+def _approval_decided(change: Change, e: ev.ApprovalDecided) -> None:
+    if not change.order.awaiting_approval:
+        raise InvariantViolation("the order is not waiting for an approver")
+    change.order.awaiting_approval = False
+    _decided(change, e.approved, still_waiting=change.order.awaiting_review)
+
+
+def _hold(change: Change, what: str) -> None:
+    order = change.order
+    if not order.fulfillment_orders:
+        raise InvariantViolation(f"only an allocated order can be {what}")
+    order.held = True
+    order.status = "on_hold"
+
+
+def _decided(change: Change, approved: bool, still_waiting: bool) -> None:
+    if approved and still_waiting:
+        return  # the other decision is still to come: on hold until then
     change.order.held = False
-    if e.approved:
+    if approved:
         change.follow_fulfillment()

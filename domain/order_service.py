@@ -108,7 +108,9 @@ def _exchange_requested(change: Change, e: ev.ExchangeRequested) -> None:
         raise InvariantViolation(f"the difference {e.difference} is not authorized")
     for q in e.lines:
         if order.find_line(q.sku) is None:
-            change.add_line(LineState(sku=q.sku, unit_price=q.unit_price, ordered=q.quantity))
+            change.add_line(
+                LineState(sku=q.sku, unit_price=q.unit_price, ordered=q.quantity, tax_rate=order.added_rate_for(q.sku))
+            )
         else:
             change.line(q.sku).ordered += q.quantity
     change.add_exchange(

@@ -24,6 +24,8 @@ class LineState(BaseModel):
     returned: int = 0
     # captured at checkout; None for lines added by an exchange or placed before it was captured
     tax_class: TaxClass | None = None
+    # the rate added on top of the price where prices are quoted without tax (quoted at checkout); None: in the price
+    tax_rate: Decimal | None = None
 
     @property
     def unallocated(self) -> int:

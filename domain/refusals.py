@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING
 from domain.errors import (
     AddressChangeRefused,
     AppeasementRefused,
+    ApprovalRefused,
     CancelRefused,
     ExchangeRefused,
+    Refusal,
     ReshipRefused,
     ReturnRefused,
+    ReviewRefused,
 )
 from domain.events_service import ExchangeLine
 from domain.models import MAX_AMOUNT, MAX_QUANTITY, SkuQuantity
@@ -21,6 +24,12 @@ from domain.money import quantize
 
 if TYPE_CHECKING:
     from domain.order import Order
+
+
+def raise_if(refusal: Refusal | None) -> None:
+    """A validator's refusal: the caller hears the reason at once and nothing enters the history."""
+    if refusal is not None:
+        raise refusal
 
 
 def cancel_refusal(order: "Order", lines: Sequence[SkuQuantity] | None) -> CancelRefused | None:
@@ -128,6 +137,21 @@ def address_change_refusal(order: "Order") -> AddressChangeRefused | None:
         return AddressChangeRefused(
             f"{', '.join(moved)} already left its location: the address can change only before shipment"
         )
+    return None
+
+
+def review_refusal(order: "Order") -> ReviewRefused | None:
+    """A fraud review decides an order held for one; one held only for its account's approver waits for that."""
+    if not order.held:
+        return ReviewRefused(f"the order is {order.status}, not on hold for review")
+    if order.awaiting_approval and not order.awaiting_review:
+        return ReviewRefused("the order waits for its account's approver, not for a fraud review: use its approval")
+    return None
+
+
+def approval_refusal(order: "Order") -> ApprovalRefused | None:
+    if not order.awaiting_approval:
+        return ApprovalRefused(f"the order is {order.status}, not waiting for its account's approver")
     return None
 
 

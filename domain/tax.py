@@ -98,10 +98,8 @@ class TaxRules:
         return self.countries.get(country)
 
 
-DEFAULT_RULES = TaxRules({"JP": JAPAN})
-# Canada's rules (tax added on top of prices) are ready but not in the default: checkout authorizes the order's prices
-# alone, so an order shipped there would show a tax nobody charged. They join the default once checkout charges it.
-RULES_WITH_CANADA = TaxRules({"JP": JAPAN, "CA": CANADA})
+# Japan's tax is in its prices; Canada's is added on top, quoted at checkout and charged with the prices
+DEFAULT_RULES = TaxRules({"JP": JAPAN, "CA": CANADA})
 
 
 @dataclass(frozen=True)
@@ -217,6 +215,16 @@ def split(amount: Decimal, weights: Sequence[Decimal], currency: str) -> list[De
     for i in by_remainder[: units - sum(floors)]:
         floors[i] += 1
     return [n * unit for n in floors]
+
+
+def added_tax(amounts: Iterable[tuple[Decimal | None, Decimal]], currency: str) -> Decimal:
+    """The tax added on top of (rate, amount) pairs priced without it: amounts added up per rate, each rate's tax
+    rounded once, as a document of them says (a rate of None: nothing added, the price has it or is not taxed)."""
+    per_rate: dict[Decimal, Decimal] = {}
+    for rate, amount in amounts:
+        if rate is not None:
+            per_rate[rate] = per_rate.get(rate, Decimal(0)) + amount
+    return sum((quantize(total * rate, currency) for rate, total in per_rate.items()), Decimal(0))
 
 
 def line_taxes(amounts: Sequence[Decimal], of: TaxBreakdown, currency: str) -> list[Decimal]:

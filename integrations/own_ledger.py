@@ -48,7 +48,8 @@ class OwnLedger:
                     "kind": "authorize",
                     "merchant_reference": merchant_reference,
                     "parent_id": None,
-                    "account_id": account_id,
+                    # a foreign key: the decline for an account that does not exist names none
+                    "account_id": account_id if account_id and _exists(conn, account_id) else None,
                     "amount": amount,
                     "currency": currency,
                     "status": "declined" if decline else "succeeded",
@@ -124,6 +125,10 @@ class OwnLedger:
                 f"{currency} {max(available, Decimal(0))} available until open invoices are paid"
             )
         return None
+
+
+def _exists(conn: Connection, account_id: str) -> bool:
+    return conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is not None
 
 
 def credit_used(conn: Connection, account_id: str) -> Decimal:

@@ -50,9 +50,10 @@ class AccountStore:
         row = account.model_dump(exclude={"buyers", "approvers"})
         with self._engine.begin() as conn:
             new = conn.execute(
-                insert(accounts).values(**row).on_conflict_do_nothing(index_elements=[accounts.c.id]).returning(
-                    accounts.c.id
-                )
+                insert(accounts)
+                .values(**row)
+                .on_conflict_do_nothing(index_elements=[accounts.c.id])
+                .returning(accounts.c.id)
             ).first()
             if new is None:
                 conn.execute(accounts.update().where(accounts.c.id == account.id).values(**row))
@@ -159,7 +160,9 @@ def _invoices(conn: Connection, account: Account, settled: Decimal, today: date)
         total = Decimal(str(snapshot["total"]))
         applied = min(total, settled)
         settled -= applied
-        due = due_date(issued_at, account.terms)
+        # as the invoice said when issued; the account's terms now for one issued before invoices said it
+        said = (snapshot.get("payment") or {}).get("due_date")
+        due = date.fromisoformat(said) if said else due_date(issued_at, account.terms)
         left = total - applied
         out.append(
             OpenInvoice(

@@ -7,6 +7,7 @@ a retried batch finds its document and takes none.
 """
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,8 @@ from pydantic_core import to_json
 from sqlalchemy import Connection, text
 
 from domain import events as ev
-from domain.models import PlaceOrder
+from domain.accounts import due_date
+from domain.models import InvoicePayment, PlaceOrder
 from domain.order import Order
 from domain.tax import TaxableAmount, TaxBreakdown
 from integrations.tax import RulesEngine, TaxCalculator, TaxPlace
@@ -40,6 +42,21 @@ _INSERT = text(
 
 def _rates(breakdown: TaxBreakdown) -> list[dict[str, Decimal]]:
     return [{"rate": r.rate, "taxable": r.taxable, "tax": r.tax} for r in breakdown.rates]
+
+
+def _payment_terms(placed: PlaceOrder, issued_at: datetime) -> dict[str, Any]:
+    """How the invoice is to be paid: on account, the purchase order it answers and the day its terms make it due."""
+    payment = placed.payment
+    if not isinstance(payment, InvoicePayment):
+        return {"method": payment.method}
+    terms = payment.terms or "net30"  # the API always sets the account's terms; net30 is what API.md shows
+    return {
+        "method": "invoice",
+        "account_id": payment.account_id,
+        "purchase_order": payment.purchase_order,
+        "terms": terms,
+        "due_date": due_date(issued_at, terms),
+    }
 
 
 class DocumentWriter:
@@ -108,6 +125,8 @@ class DocumentWriter:
             "total": amount,
             "tax_total": breakdown.tax,
             "reason": reason,
+            "payment": _payment_terms(placed, event.at) if kind == "invoice" else None,
+            "requested_delivery_date": placed.requested_delivery_date,
         }
         series = f"{prefix}-{event.at.year}"
         return {

@@ -83,9 +83,12 @@ class OrderQueries:
                 .where(returns.c.order_id == order_id)
                 .order_by(returns.c.created_at, returns.c.return_id)
             ).mappings()
-            timeline = conn.execute(
-                select(order_events).where(order_events.c.order_id == order_id).order_by(order_events.c.seq)
-            ).mappings()
+            timeline = list(
+                conn.execute(
+                    select(order_events).where(order_events.c.order_id == order_id).order_by(order_events.c.seq)
+                ).mappings()
+            )
+            placed: dict[str, Any] = next((t["data"]["order"] for t in timeline if t["type"] == "OrderPlaced"), {})
             return OrderSummary(
                 **{k: row[k] for k in ("order_id", "workflow_id", "status", "channel", "customer", "currency")},
                 total=quantize(row["total"], currency),
@@ -124,6 +127,8 @@ class OrderQueries:
                 attention=_attention(row),
                 tax=taxes.of_order(),
                 prices_include_tax=taxes.prices_include_tax,
+                payment_method=placed.get("payment"),
+                requested_delivery_date=placed.get("requested_delivery_date"),
             )
 
     def search(

@@ -156,6 +156,10 @@ class OrderSummary(BaseModel):
     tax: list[RateTax] = []
     # whether the lines' prices have the tax in them (Japan) or it is added on top (Canada)
     prices_include_tax: bool = True
+    # how it is paid, as the checkout said it (never a card's token): `{"method": "card"}`, or on account
+    # `{"method": "invoice", "account_id", "purchase_order", "terms"}`, or prepaid on a platform
+    payment_method: dict[str, Any] | None = None
+    requested_delivery_date: date | None = None
 
 
 class OrderListItem(BaseModel):

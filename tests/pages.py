@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from integrations.payments import GatewayTransaction
+from integrations.tax import RulesEngine
 from starter.api import catalog
 from starter.api.app import create_app
 from starter.settings import Settings
@@ -303,6 +304,7 @@ class Services:
     client: Temporal = field(default_factory=Temporal)
     queries: ReadModel = field(default_factory=ReadModel)
     gateway: Gateway = field(default_factory=Gateway)
+    tax: RulesEngine = field(default_factory=RulesEngine)
     console: ConsoleQueries = field(default_factory=ConsoleQueries)
     engine: Any = None
 

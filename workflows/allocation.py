@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.fraud import screen
     from domain.models import SkuQuantity
     from domain.order import FulfillmentOrderState
+    from workflows.approval import AccountApproval
     from workflows.cancellation import Cancellation
     from workflows.messages import AddressChange, OrderInput, ReshipRequest
     from workflows.order_facts import destination
@@ -88,18 +89,22 @@ class Allocation:
                 )
             )
 
-    async def at_checkout(self, review_score: int | None) -> act.AllocateResult:
-        """Route and reserve the order; one that needs review holds its stock until the review deadline and
-        is handed to no location before an agent approves it. Nothing placed when no location can fill any."""
+    async def at_checkout(self, review_score: int | None, approval: AccountApproval) -> act.AllocateResult:
+        """Route and reserve the order; one that needs review, or its account's approval, holds its stock until
+        the last deadline and is handed to no location before it is approved. Nothing placed when no location can
+        fill any."""
         lines = [SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in self._input.order.lines]
         now = workflow.now()
-        hold_until = now + timedelta(seconds=self._input.review_seconds) if review_score is not None else None
-        allocation = await self.reserve(lines, hold_until)
+        review_until = now + timedelta(seconds=self._input.review_seconds) if review_score is not None else None
+        deadlines = [d for d in (review_until, approval.hold_until(now)) if d is not None]
+        allocation = await self.reserve(lines, max(deadlines) if deadlines else None)
         if not allocation.fulfillment_orders:
             return allocation
         self.place(allocation)
-        if review_score is not None and hold_until is not None:
-            self._record(ev.OrderHeld(at=now, actor="fraud-screen", score=review_score, until=hold_until))
+        if review_score is not None and review_until is not None:
+            self._record(ev.OrderHeld(at=now, actor="fraud-screen", score=review_score, until=review_until))
+        if approval.wanted:
+            approval.request(now)
         await self._backorder_or_cancel(allocation.unfilled)
         return allocation
 

@@ -165,6 +165,8 @@ APPEASEMENT_UPDATE = "grant_appeasement"
 RETURN_SIGNAL = "return_event"
 STOCK_RECEIVED_SIGNAL = "stock_received"
 REVIEW_UPDATE = "review"
+# an account approver's (or an agent's) verdict on a B2B order above its account's approval threshold
+APPROVAL_UPDATE = "approval"
 ADDRESS_UPDATE = "change_address"
 RESHIP_UPDATE = "reship"
 
@@ -236,6 +238,14 @@ class StockReceived(BaseModel):
 
 class ReviewDecision(BaseModel):
     """An agent's verdict on an order held for fraud review."""
+
+    approve: bool
+    reason: str = Field(min_length=1, max_length=500)
+    actor: str
+
+
+class ApprovalDecision(BaseModel):
+    """An account approver's (or an agent's) verdict on an order waiting for its account's approval."""
 
     approve: bool
     reason: str = Field(min_length=1, max_length=500)

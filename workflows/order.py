@@ -18,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.allocation import AllocationActivities
     from domain import events as ev
     from domain import ids, refusals
-    from domain.errors import Refusal
     from domain.fraud import screen
     from domain.order import Order
     from workflows.allocation import Allocation
@@ -29,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         ADDRESS_UPDATE,
         APPEASEMENT_UPDATE,
+        APPROVAL_UPDATE,
         CANCEL_UPDATE,
         CARRIER_SIGNAL,
         CHECKOUT_UPDATE,
@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         AddressChange,
         AppeasementRequest,
         AppeasementResult,
+        ApprovalDecision,
         CancelRequest,
         CancelResult,
         CarrierEvent,
@@ -142,7 +143,9 @@ class OrderWorkflow:
         self._refusal = await self._payments.authorize_checkout()
         if self._refusal is not None:
             return False
-        allocation = await self._allocation.at_checkout(fraud.score if fraud.needs_review else None)
+        allocation = await self._allocation.at_checkout(
+            fraud.score if fraud.needs_review else None, self._review.approval
+        )
         if not allocation.fulfillment_orders:
             await self._payments.void_what_is_left()
             skus = [q.sku for q in allocation.unfilled]
@@ -290,7 +293,7 @@ class OrderWorkflow:
     @cancel.validator
     def _cancel_allowed(self, request: CancelRequest) -> None:
         """Refuses at once, with a reason, and the refused cancel never enters the history."""
-        _refuse_if(refusals.cancel_refusal(self._order, request.lines))
+        refusals.raise_if(refusals.cancel_refusal(self._order, request.lines))
 
     @workflow.update(name=RETRY_UPDATE)
     async def retry(self, request: RetryRequest) -> RetryResult:
@@ -319,8 +322,16 @@ class OrderWorkflow:
 
     @review.validator
     def _review_allowed(self, decision: ReviewDecision) -> None:
-        if not self._order.held:
-            raise ValueError(f"the order is {self._order.status}, not on hold for review")
+        refusals.raise_if(refusals.review_refusal(self._order))
+
+    @workflow.update(name=APPROVAL_UPDATE)
+    async def approve(self, decision: ApprovalDecision) -> ActionResult:  # by an account approver or an agent
+        await self._review.decide_approval(decision)
+        return self._action_result()
+
+    @approve.validator
+    def _approval_allowed(self, decision: ApprovalDecision) -> None:
+        refusals.raise_if(refusals.approval_refusal(self._order))
 
     @workflow.update(name=ADDRESS_UPDATE)
     async def change_address(self, change: AddressChange) -> ActionResult:
@@ -332,7 +343,7 @@ class OrderWorkflow:
 
     @change_address.validator
     def _address_change_allowed(self, change: AddressChange) -> None:
-        _refuse_if(refusals.address_change_refusal(self._order))
+        refusals.raise_if(refusals.address_change_refusal(self._order))
 
     @workflow.update(name=RESHIP_UPDATE)
     async def reship(self, request: ReshipRequest) -> ActionResult:
@@ -349,7 +360,7 @@ class OrderWorkflow:
 
     @reship.validator
     def _reship_allowed(self, request: ReshipRequest) -> None:
-        _refuse_if(refusals.reship_refusal(self._order, request.lines))
+        refusals.raise_if(refusals.reship_refusal(self._order, request.lines))
 
     @workflow.update(name=RETURN_UPDATE)
     async def request_return(self, request: ReturnRequest) -> ReturnResult:
@@ -357,7 +368,7 @@ class OrderWorkflow:
 
     @request_return.validator
     def _return_allowed(self, request: ReturnRequest) -> None:
-        _refuse_if(self._returns.refusal(request))
+        refusals.raise_if(self._returns.refusal(request))
 
     @workflow.update(name=EXCHANGE_UPDATE)
     async def exchange(self, request: ExchangeRequest) -> ExchangeResult:
@@ -365,7 +376,7 @@ class OrderWorkflow:
 
     @exchange.validator
     def _exchange_allowed(self, request: ExchangeRequest) -> None:
-        _refuse_if(self._exchanges.refusal(request))
+        refusals.raise_if(self._exchanges.refusal(request))
 
     @workflow.update(name=APPEASEMENT_UPDATE)
     async def grant_appeasement(self, request: AppeasementRequest) -> AppeasementResult:
@@ -373,7 +384,7 @@ class OrderWorkflow:
 
     @grant_appeasement.validator
     def _appeasement_allowed(self, request: AppeasementRequest) -> None:
-        _refuse_if(self._returns.appeasement_refusal(request.amount))
+        refusals.raise_if(self._returns.appeasement_refusal(request.amount))
 
     def _action_result(self) -> ActionResult:
         return ActionResult(
@@ -381,9 +392,3 @@ class OrderWorkflow:
             status=self._order.status,
             fulfillment_order_ids=[fo.id for fo in self._order.fulfillment_orders if fo.open],
         )
-
-
-def _refuse_if(refusal: Refusal | None) -> None:
-    """A validator's refusal: the caller hears the reason at once and nothing enters the history."""
-    if refusal is not None:
-        raise refusal

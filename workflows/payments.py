@@ -45,10 +45,11 @@ class Payments:
     async def authorize_checkout(self) -> str | None:
         """Authorize the order's total; a decline is the order's answer (returned), any other failure raises."""
         placed = self._input.order
-        request = self._authorize_request("authorize", 1, placed.total)
+        amount = placed.amount_to_authorize  # the total, and the tax added on top where prices are without it
+        request = self._authorize_request("authorize", 1, amount)
         try:
             result = await self._steps.run(
-                PaymentActivities.authorize, request, f"authorize {placed.currency} {placed.total}"
+                PaymentActivities.authorize, request, f"authorize {placed.currency} {amount}"
             )
         except StepError as err:
             refusal = application_error(err)

@@ -23,11 +23,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from integrations.tax import RulesEngine
 from starter.api import (
+    accounts,
+    b2b_orders,
     catalog,
     checkout_route,
     codec,
     documents,
     health,
+    intake,
     inventory,
     operations,
     orders,
@@ -145,14 +148,16 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.require_database_url())
         client = await connect(settings.temporal_target, settings.temporal_namespace, settings)
+        # the tax adapter: the built-in rules engine, or an external tax service implementing TaxCalculator
+        tax = RulesEngine()
         app.state.services = Services(
             settings=settings,
             client=client,
             engine=engine,
-            # the tax calculator: the built-in rules engine, or an external tax service implementing TaxCalculator
-            queries=OrderQueries(engine, tax=RulesEngine()),
+            queries=OrderQueries(engine, tax=tax),
             gateway=payment_gateway(settings, engine),
             accounts=AccountStore(engine),
+            tax=tax,
         )
         yield
         engine.dispose()
@@ -164,6 +169,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (
         checkout_route.router,
         orders.router,
+        b2b_orders.router,
         webhooks.router,
         inventory.router,
         catalog.router,
@@ -174,6 +180,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(codec.router, responses=CALLER_ERRORS)
     app.include_router(subscriptions.router, responses=CALLER_ERRORS)
     app.include_router(documents.router, responses=CALLER_ERRORS)
+    app.include_router(intake.router, responses=CALLER_ERRORS)
+    app.include_router(accounts.router, responses=CALLER_ERRORS)
     mount_pages(app, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 

@@ -5,6 +5,7 @@ The route maps what this module answers and raises to HTTP; nothing here knows o
 
 import asyncio
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -20,7 +21,9 @@ from temporalio.service import RPCError
 
 from domain.ids import payment_method_key, workflow_id_for
 from domain.models import PlaceOrder
+from domain.tax import TaxableAmount, TaxClass
 from integrations.payments import PaymentGateway
+from integrations.tax import TaxCalculator, TaxPlace
 from starter.api.catalog import Catalog
 from starter.api.deps import Services
 from starter.settings import Settings
@@ -60,13 +63,25 @@ async def unknown_skus(catalog: Catalog, order: PlaceOrder) -> list[str]:
     return await asyncio.to_thread(catalog.unknown, [line.sku for line in order.lines])
 
 
-async def with_tax_classes(catalog: Catalog, order: PlaceOrder) -> PlaceOrder:
-    """Each line with its product's tax class as the catalog has it now: the order keeps it, so its tax stays what it
-    was at checkout whatever the catalog says later. A class a body sent is never kept: the catalog's replaces it."""
+async def with_tax(catalog: Catalog, calculator: TaxCalculator, order: PlaceOrder) -> PlaceOrder:
+    """Each line with its product's tax class as the catalog has it now, and, where prices are quoted without tax
+    (Canada), the rate the tax adapter adds on top for the ship-to: the order keeps both, so its tax stays what it
+    was at checkout whatever the catalog or the rates say later. A class or rate a body sent is never kept."""
     known = await asyncio.to_thread(catalog.products, [line.sku for line in order.lines])
+    classes: list[TaxClass | None] = [known[ln.sku].tax_class if ln.sku in known else None for ln in order.lines]
+    amounts = [
+        TaxableAmount(ln.unit_price * ln.quantity, c or "standard") for ln, c in zip(order.lines, classes, strict=True)
+    ]
+    address = order.shipping_address
+    quote = calculator.document_tax(
+        amounts, ship_to=TaxPlace(country=address.country, postal_code=address.postal_code), currency=order.currency
+    )
+    rates: list[Decimal | None] = [None] * len(order.lines)
+    if not quote.prices_include_tax:
+        rates = list(quote.line_rates)
     lines = [
-        line.model_copy(update={"tax_class": known[line.sku].tax_class if line.sku in known else None})
-        for line in order.lines
+        line.model_copy(update={"tax_class": tax_class, "tax_rate": rate})
+        for line, tax_class, rate in zip(order.lines, classes, rates, strict=True)
     ]
     return order.model_copy(update={"lines": lines})
 

@@ -50,8 +50,9 @@ async def place_order(
         raise HTTPException(
             422, "payment method 'prepaid' is the storefront platforms' own: such orders come in by /v1/intake/*"
         )
-    # who placed it comes from the token alone: an agent placing it for the customer is recorded as that agent
-    order = order.model_copy(update={"placed_by": who.actor if who.role == "agent" else None})
+    # who placed it comes from the token alone: an agent placing it for the customer is recorded as that agent;
+    # where an order came from is the intake routes' to say
+    order = order.model_copy(update={"placed_by": who.actor if who.role == "agent" else None, "source": None})
     placed = await take_order(svc, catalog, order)
     return answer(placed)
 
@@ -62,7 +63,7 @@ async def take_order(svc: Services, catalog: Catalog, order: PlaceOrder) -> chec
     unknown = await checkout.unknown_skus(catalog, order)
     if unknown:  # nothing is started
         raise HTTPException(422, f"the catalog has no {', '.join(unknown)}: every line names a product it sells")
-    order = await checkout.with_tax_classes(catalog, order)
+    order = await checkout.with_tax(catalog, svc.tax, order)
     approval = None
     if isinstance(order.payment, InvoicePayment):
         invoiced = await on_account(svc, order, order.payment)

@@ -1,7 +1,7 @@
 """What route handlers share: the Temporal client, the read model, the payment gateway and the settings."""
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy import Engine
@@ -10,6 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.ids import workflow_id_for
 from integrations.payments import PaymentGateway
+from integrations.tax import RulesEngine, TaxCalculator
 from starter.settings import Settings
 from store.accounts import AccountStore
 from store.inventory import AdjustedLevel
@@ -30,6 +31,8 @@ class Services:
     queries: OrderQueries
     gateway: PaymentGateway
     accounts: AccountStore
+    # the tax adapter: the built-in rules engine, or an external tax service implementing TaxCalculator
+    tax: TaxCalculator = field(default_factory=RulesEngine)
 
     async def on_stock_received(self, level: AdjustedLevel) -> None:
         """Stock of a SKU came in: every order waiting for that SKU, oldest first, is told so and tries to

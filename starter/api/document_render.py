@@ -47,6 +47,19 @@ def text_lines(doc: dict[str, Any]) -> list[str]:
     lines.append(f"合計: {doc['total']} {doc['currency']}(うち消費税 {doc['tax_total']})")
     if doc.get("reason"):
         lines.append(f"理由: {doc['reason']}")
+    return lines + _terms_lines(doc)
+
+
+def _terms_lines(doc: dict[str, Any]) -> list[str]:
+    """An invoice on account says which purchase order it answers and by when it is to be paid."""
+    payment = doc.get("payment") or {}
+    lines = []
+    if payment.get("method") == "invoice":
+        lines.append(f"取引先: {payment['account_id']}  支払条件: {payment['terms']}  支払期日: {payment['due_date']}")
+        if payment.get("purchase_order"):
+            lines.append(f"発注番号: {payment['purchase_order']}")
+    if doc.get("requested_delivery_date"):
+        lines.append(f"希望納品日: {doc['requested_delivery_date']}")
     return lines
 
 

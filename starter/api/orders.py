@@ -100,7 +100,7 @@ async def order_update(
     reason when it refuses."""
     summary_or_404(svc, who, order_id)
     try:
-        return await _run_update(svc, order_id, name, request, result_type)
+        return await run_update(svc, order_id, name, request, result_type)
     except HTTPException as refused:
         if who.role == "customer" and refused.status_code == 409:
             raise HTTPException(409, refusal_for_customer(str(refused.detail))) from refused
@@ -123,7 +123,7 @@ async def update_deadline(svc: Services, order_id: str, action: str) -> AsyncIte
         ) from err
 
 
-async def _run_update(svc: Services, order_id: str, name: str, request: BaseModel, result_type: type[T]) -> T:
+async def run_update(svc: Services, order_id: str, name: str, request: BaseModel, result_type: type[T]) -> T:
     """The update itself, for callers that have checked the order already."""
     handle = svc.client.get_workflow_handle(workflow_id_for(order_id))
     try:
@@ -230,7 +230,7 @@ async def request_exchange(
         location_id=body.location_id,
         actor=who.actor,
     )
-    return await _run_update(svc, order_id, EXCHANGE_UPDATE, request, ExchangeResult)
+    return await run_update(svc, order_id, EXCHANGE_UPDATE, request, ExchangeResult)
 
 
 class AppeasementBody(BaseModel):
@@ -257,7 +257,7 @@ async def grant_appeasement(
     if amount != body.amount:
         raise HTTPException(422, f"amount {body.amount} has more decimals than {summary.currency} allows")
     request = AppeasementRequest(amount=amount, reason=body.reason, actor=who.actor)
-    return await _run_update(svc, order_id, APPEASEMENT_UPDATE, request, AppeasementResult)
+    return await run_update(svc, order_id, APPEASEMENT_UPDATE, request, AppeasementResult)
 
 
 @router.get(

@@ -27,6 +27,7 @@ from starter.api import inventory
 from starter.api.auth import parse_tokens
 from starter.api.deps import Services
 from starter.settings import DEV_TOKENS, Settings
+from store.accounts import AccountStore
 from store.inventory import AdjustedLevel
 from store.order_projection import OrderProjection
 from store.order_queries import OrderQueries
@@ -182,6 +183,7 @@ def services(engine: Engine, temporal: FakeTemporal) -> Services:
         engine=engine,
         queries=OrderQueries(engine),
         gateway=SimulatedGateway(engine, latency_ms=0),
+        accounts=AccountStore(engine),
     )
 
 

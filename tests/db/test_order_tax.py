@@ -16,7 +16,7 @@ from domain import events as ev
 from domain.ids import workflow_id_for
 from domain.models import SkuQuantity
 from domain.order import Order
-from domain.tax import RULES_WITH_CANADA
+from domain.tax import DEFAULT_RULES
 from integrations.tax import RulesEngine, TaxCalculator
 from store.catalog import ProductCatalog, ProductDetails
 from store.db import make_engine, sqlalchemy_url
@@ -133,7 +133,7 @@ def test_a_canadian_order_has_the_tax_added_on_top_by_province(engine: Engine) -
     toy = sku("TOY")
     lines = [{"sku": toy, "quantity": 1, "unit_price": "19.99", "tax_class": "standard"}]
     # when it is projected and read
-    _, summary = placed(engine, lines, RulesEngine(RULES_WITH_CANADA), currency="CAD", shipping_address=TORONTO)
+    _, summary = placed(engine, lines, RulesEngine(DEFAULT_RULES), currency="CAD", shipping_address=TORONTO)
     # then Ontario's HST is added on top, to the cent
     assert summary.tax == [RateTax(rate=D("0.13"), taxable=D("19.99"), tax=D("2.60"))]
     assert not summary.prices_include_tax

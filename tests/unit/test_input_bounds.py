@@ -20,6 +20,7 @@ from domain import events as ev
 from domain.models import MAX_AMOUNT, PlaceOrder, SkuQuantity
 from domain.order import Order
 from integrations.payments import GatewayUnavailable
+from integrations.tax import RulesEngine
 from starter.api import catalog, checkout_route, inventory, orders, service, webhooks
 from starter.api.auth import parse_tokens
 from starter.api.subscriptions import ReplayBody
@@ -82,6 +83,7 @@ class BoundsServices:
     settings: Settings = field(default_factory=Settings)
     engine: Any = field(default_factory=Untouchable)
     gateway: Vault = field(default_factory=Vault)
+    tax: RulesEngine = field(default_factory=RulesEngine)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ product written.
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,14 +18,18 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
+from domain.accounts import Account
+from integrations.tax import RulesEngine
 from starter.api import catalog, documents, inventory, orders, subscriptions
 from starter.api.app import create_app
 from starter.settings import Settings
 from starter.web.portals import is_page_path
+from store.accounts import AccountStatement
 from store.catalog import Product, ProductDetails
 from store.inventory_model import AdjustedLevel, Availability, LocationInfo
 from store.read_model import (
     FulfillmentOrderSummary,
+    LineSummary,
     OrderListItem,
     OrderSummary,
     PaymentTotals,
@@ -35,6 +39,7 @@ from store.read_model import (
 from workflows.messages import (
     ADDRESS_UPDATE,
     APPEASEMENT_UPDATE,
+    APPROVAL_UPDATE,
     CANCEL_UPDATE,
     EXCHANGE_UPDATE,
     RESHIP_UPDATE,
@@ -91,6 +96,30 @@ CHECKOUT = {
     "shipping_address": {**ADDRESS, "latitude": 34.70, "longitude": 135.49},
     "delivery_method": "standard",
     "payment": {"method": "card", "token": "tok_visa"},
+}
+
+
+ACCOUNT = {"name": "ACME", "terms": "net30", "credit_limit": "100000", "currency": "JPY", "buyers": ["C-1"]}
+# a Salesforce B2C Commerce order document, as small as the intake takes
+SFCC_ORDER = {
+    "orderNo": "00009",
+    "status": "new",
+    "confirmationStatus": "confirmed",
+    "currency": "JPY",
+    "customerInfo": {"customerNo": "C-1", "customerName": "Aiko Sato", "email": "c1@example.com"},
+    "productItems": [{"productId": "LEGO-76419", "quantity": 1, "priceAfterOrderDiscount": 24980, "shipmentId": "me"}],
+    "shipments": [
+        {
+            "shipmentId": "me",
+            "shippingAddress": {
+                "fullName": "Aiko Sato",
+                "address1": "1-1 Marunouchi",
+                "city": "Chiyoda",
+                "postalCode": "100-0005",
+                "countryCode": "JP",
+            },
+        }
+    ],
 }
 
 
@@ -246,6 +275,31 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, int]]] = {
         Call("GET", "/v1/documents/INV-2025-000001.html"),
         of_customer(200, "agent", "operator"),
     ),
+    # signed by Shopify's secret, not a token: with none configured, intake from Shopify is off for everyone
+    ("POST", "/v1/intake/shopify"): (
+        Call("POST", "/v1/intake/shopify", {"id": 1}, changes=False),
+        dict.fromkeys(CALLERS, 503),
+    ),
+    ("POST", "/v1/intake/sfcc"): (Call("POST", "/v1/intake/sfcc", SFCC_ORDER), only({"storefront": 201})),
+    # W-1 is paid by card: no account has approvers for it (its own customer is told so, another that it is not
+    # theirs), and an agent's approval reaches the workflow
+    ("POST", "/v1/orders/{order_id}/approval"): (
+        Call("POST", "/v1/orders/W-1/approval", {"decision": "approve", "reason": "budgeted"}),
+        only({"agent": 200, "customer other": 404}),
+    ),
+    ("POST", "/v1/accounts"): (
+        Call("POST", "/v1/accounts", {**ACCOUNT, "id": "ACME"}),
+        only({"operator": 201}),
+    ),
+    ("GET", "/v1/accounts/{account_id}"): (Call("GET", "/v1/accounts/ACME"), only({"operator": 200, "agent": 200})),
+    ("POST", "/v1/accounts/{account_id}/payments"): (
+        Call("POST", "/v1/accounts/ACME/payments", {"reference": "BANK-1", "amount": "1000"}),
+        only({"operator": 201}),
+    ),
+    ("POST", "/v1/orders/{order_id}/reorder"): (
+        Call("POST", "/v1/orders/W-1/reorder", {"order_id": "W-9", "payment": {"token": "tok_visa"}}),
+        of_customer(201, "storefront", "agent"),
+    ),
     ("GET", "/v1/documents/{number}.pdf"): (
         Call("GET", "/v1/documents/INV-2025-000001.pdf"),
         of_customer(200, "agent", "operator"),
@@ -295,6 +349,7 @@ UPDATE_ANSWERS: dict[str, Any] = {
     ),
     APPEASEMENT_UPDATE: AppeasementResult(order_id="W-1", refunded=Decimal(500), refundable_left=Decimal(24480)),
     REVIEW_UPDATE: ActionResult(order_id="W-1", status="accepted"),
+    APPROVAL_UPDATE: ActionResult(order_id="W-1", status="accepted"),
     ADDRESS_UPDATE: ActionResult(order_id="W-1", status="accepted"),
     RESHIP_UPDATE: ActionResult(order_id="W-1", status="delivered", fulfillment_order_ids=["W-1-F2"]),
     RETRY_UPDATE: RetryResult(order_id="W-1", status="delivered", retried=[], attention=None),
@@ -308,13 +363,24 @@ def order_w1() -> OrderSummary:
         workflow_id="order-W-1",
         status="delivered",
         channel="web",
-        customer={"id": "C-1"},
+        customer={"id": "C-1", "email": "c1@example.com", "name": "Aiko Sato"},
         currency="JPY",
         total=Decimal(24980),
         delivery_method="standard",
-        shipping_address={},
+        shipping_address=ADDRESS,
         fraud_score=12,
-        lines=[],
+        lines=[
+            LineSummary(
+                sku="LEGO-76419",
+                unit_price=Decimal(24980),
+                ordered=1,
+                allocated=1,
+                shipped=1,
+                delivered=1,
+                canceled=0,
+                returned=0,
+            )
+        ],
         fulfillment_orders=[
             FulfillmentOrderSummary(
                 id="W-1-F1",
@@ -464,6 +530,42 @@ class Services:
     settings: Settings
     writes: Writes
     gateway: Gateway
+    accounts: "Accounts"
+    tax: RulesEngine = field(default_factory=RulesEngine)
+
+
+ACME = Account(id="ACME", name="ACME", terms="net30", credit_limit=Decimal(100000), currency="JPY", buyers=["C-1"])
+
+
+@dataclass
+class Accounts:
+    """The account ACME; W-1 is paid by card, so no account approves it."""
+
+    writes: "Writes"
+
+    def get(self, account_id: str) -> Account | None:
+        return ACME if account_id == "ACME" else None
+
+    def save(self, account: Account) -> bool:
+        self.writes.made.append(f"account {account.id}")
+        return True
+
+    def statement(self, account_id: str, today: date) -> AccountStatement | None:
+        if account_id != "ACME":
+            return None
+        zero = Decimal(0)
+        return AccountStatement(
+            **ACME.model_dump(),
+            credit_used=zero,
+            credit_available=ACME.credit_limit,
+            receivable=zero,
+            paid=zero,
+            invoices=[],
+        )
+
+    def record_payment(self, account_id: str, reference: str, amount: Decimal) -> bool:
+        self.writes.made.append(f"payment {reference}")
+        return True
 
 
 class Catalog:
@@ -544,6 +646,7 @@ def services() -> Services:
         settings=Settings(env="test"),
         writes=writes,
         gateway=Gateway(writes),
+        accounts=Accounts(writes),
     )
 
 

@@ -9,14 +9,15 @@ from hypothesis import strategies as st
 
 from domain.money import minor_units
 from domain.tax import (
+    CANADA,
     DEFAULT_RULES,
     JAPAN,
-    RULES_WITH_CANADA,
     RateTax,
     TaxableAmount,
     TaxBreakdown,
     TaxClass,
     TaxRules,
+    added_tax,
     apportion,
     document_tax,
     exact_tax,
@@ -46,7 +47,7 @@ def test_rate_by_country_region_and_class(country: str, postal_code: str, tax_cl
     # given one line shipped to the place
     # when its tax is computed
     breakdown = document_tax(
-        RULES_WITH_CANADA, [TaxableAmount(D(1000), tax_class)], country=country, postal_code=postal_code, currency="JPY"
+        DEFAULT_RULES, [TaxableAmount(D(1000), tax_class)], country=country, postal_code=postal_code, currency="JPY"
     )
     # then it is taxed at that place's rate for its class
     assert [r.rate for r in breakdown.rates] == [rate]
@@ -67,7 +68,7 @@ def test_canada_adds_the_tax_on_top() -> None:
     # given a 19.99 CAD line shipped to Ontario
     lines = [TaxableAmount(D("19.99"))]
     # when its tax is computed
-    breakdown = document_tax(RULES_WITH_CANADA, lines, country="CA", postal_code="K1A 0B1", currency="CAD")
+    breakdown = document_tax(DEFAULT_RULES, lines, country="CA", postal_code="K1A 0B1", currency="CAD")
     # then 13 % is added on top, to the cent
     assert breakdown.rates == (RateTax(D("0.13"), D("19.99"), D("2.60")),)
     assert breakdown.paid == D("22.59")
@@ -87,7 +88,7 @@ def test_the_region_given_wins_over_the_postal_code() -> None:
     # given a Toronto postal code but the region named as British Columbia
     lines = [TaxableAmount(D(100))]
     # when the tax is computed
-    breakdown = document_tax(RULES_WITH_CANADA, lines, country="CA", postal_code="M5V", currency="CAD", region="BC")
+    breakdown = document_tax(DEFAULT_RULES, lines, country="CA", postal_code="M5V", currency="CAD", region="BC")
     # then BC's rate applies
     assert breakdown.rates[0].rate == D("0.12")
 
@@ -241,10 +242,30 @@ def test_the_lines_shares_add_up_to_each_rates_tax(document: tuple[str, list[tup
         assert sum((s for (r, _), s in zip(lines, shares, strict=True) if r == rate.rate), D(0)) == rate.tax
 
 
-def test_the_default_rules_tax_no_order_with_a_tax_its_payment_does_not_charge() -> None:
-    # given the default rules, and checkout authorizing the prices alone
-    # when an order ships to Canada, where tax is added on top of prices
+def test_the_default_rules_add_canadas_tax_on_top_and_keep_japans_in_the_price() -> None:
+    # given the default rules
+    # when an order ships to Ontario, where tax is added on top of prices (13 % HST)
     breakdown = document_tax(DEFAULT_RULES, [TaxableAmount(D(100))], country="CA", postal_code="M5V", currency="CAD")
-    # then it shows no tax it was never charged; Japan's, included in its prices, it does
-    assert breakdown.rates == ()
-    assert DEFAULT_RULES.jurisdiction("JP") is JAPAN and DEFAULT_RULES.jurisdiction("CA") is None
+    # then its tax is on top of the price, and Japan's stays in its prices
+    assert [(r.rate, r.tax) for r in breakdown.rates] == [(D("0.13"), D("13.00"))] and breakdown.paid == D("113.00")
+    assert DEFAULT_RULES.jurisdiction("JP") is JAPAN and DEFAULT_RULES.jurisdiction("CA") is CANADA
+
+
+@pytest.mark.parametrize(
+    ("pairs", "currency", "added"),
+    [
+        ([], "CAD", "0"),
+        ([(None, "100")], "CAD", "0"),  # the price has its tax in it
+        ([("0.13", "10.01"), ("0.13", "10.01")], "CAD", "2.60"),  # 20.02 x 13 % = 2.6026, rounded once
+        ([("0.05", "0.10"), ("0.13", "0.10")], "CAD", "0.02"),  # 0.005 and 0.013: each rate rounded on its own
+        ([("0.14975", "999.99"), (None, "50")], "CAD", "149.75"),
+    ],
+)
+def test_the_tax_added_on_top_is_rounded_once_per_rate(
+    pairs: list[tuple[str | None, str]], currency: str, added: str
+) -> None:
+    # given amounts priced without their tax, at their rates
+    # when the tax added on top is taken
+    tax = added_tax(((D(r) if r else None, D(a)) for r, a in pairs), currency)
+    # then each rate's amounts are added up and taxed once
+    assert tax == D(added)

@@ -19,7 +19,7 @@ from starter.api import webhooks
 from starter.api.app import create_app
 from starter.api.auth import parse_partner_secrets, parse_tokens
 from starter.settings import Settings
-from tests.unit.test_role_matrix import TOKENS, Gateway, ReadModel, Services, Temporal, Writes
+from tests.unit.test_role_matrix import TOKENS, Accounts, Gateway, ReadModel, Services, Temporal, Writes
 
 SECRETS = "DC-TOKYO:tokyo-secret-0123456789,yamato:yamato-secret-9876543210"
 SHIPPED = {"fulfillment_order_id": "W-1-F1", "event": "shipped", "tracking_number": "Y1", "carrier": "yamato"}
@@ -49,6 +49,7 @@ def services() -> Services:
         settings=Settings(env="test"),
         writes=writes,
         gateway=Gateway(writes),
+        accounts=Accounts(writes),
     )
 
 
