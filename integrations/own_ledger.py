@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, Engine, func, select
 
 from domain import ids
+from domain.money import quantize
 from integrations.ledger import Ledger, child, replayed
 from integrations.payment_port import (
     CardDeclined,
@@ -122,7 +123,7 @@ class OwnLedger:
         if amount > available:
             return (
                 f"above the credit limit of account {account_id}: {currency} {amount} asked, "
-                f"{currency} {max(available, Decimal(0))} available until open invoices are paid"
+                f"{currency} {quantize(max(available, Decimal(0)), currency)} available until open invoices are paid"
             )
         return None
 

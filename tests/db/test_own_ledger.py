@@ -107,7 +107,7 @@ def test_an_order_above_what_is_left_is_declined_once_and_replayed_as_declined(
     with pytest.raises(CardDeclined) as declined:
         ledger.authorize(k, reference, account_payment_reference(account_id), Decimal("40000"), "JPY")
     assert "credit limit" in declined.value.reason
-    assert "JPY 30000" in declined.value.reason
+    assert "JPY 30000 available" in declined.value.reason  # in the currency's units, as a person reads it
 
     # and once credit is given back, a replay of its key still answers the same decline, with no new row
     ledger.void(key(), first.id)
