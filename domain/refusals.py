@@ -142,7 +142,7 @@ def address_change_refusal(order: "Order") -> AddressChangeRefused | None:
 
 def review_refusal(order: "Order") -> ReviewRefused | None:
     """A fraud review decides an order held for one; one held only for its account's approver waits for that."""
-    if not order.held:
+    if not order.held or order.status != "on_hold":
         return ReviewRefused(f"the order is {order.status}, not on hold for review")
     if order.awaiting_approval and not order.awaiting_review:
         return ReviewRefused("the order waits for its account's approver, not for a fraud review: use its approval")
@@ -150,7 +150,8 @@ def review_refusal(order: "Order") -> ReviewRefused | None:
 
 
 def approval_refusal(order: "Order") -> ApprovalRefused | None:
-    if not order.awaiting_approval:
+    """An approver decides an order on hold for one; a canceled order's approval is over."""
+    if not order.awaiting_approval or order.status != "on_hold":
         return ApprovalRefused(f"the order is {order.status}, not waiting for its account's approver")
     return None
 

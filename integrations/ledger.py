@@ -21,10 +21,59 @@ _PREFIX: dict[TransactionKind, str] = {"authorize": "auth", "capture": "cap", "v
 
 
 class Ledger:
-    def __init__(self, engine: Engine, table: Table, id_prefix: str = "") -> None:
+    def __init__(self, engine: Engine, table: Table, id_prefix: str = "", inherited: tuple[str, ...] = ()) -> None:
         self._engine = engine
         self._table = table
         self._id_prefix = id_prefix
+        # columns a capture, void or refund copies from the transaction it moves money of (the own ledger's account)
+        self._inherited = inherited
+
+    # -- the movements: each against its parent, locked, and once per key -----------------------------
+    def capture(self, idempotency_key: str, authorization_id: str, amount: Decimal) -> GatewayTransaction:
+        with self.transaction() as conn:
+            auth = self.lock_parent(conn, authorization_id, "authorize")
+            if (replay := self.existing(conn, idempotency_key)) is not None:
+                return replayed(replay, "capture", authorization_id, amount)
+            if amount <= 0:
+                raise GatewayRefused(f"cannot capture a non-positive amount ({amount})")
+            remaining = self.remaining_authorized(conn, auth)
+            if amount > remaining:
+                raise GatewayRefused(f"capture of {amount} exceeds the {remaining} still authorized on {auth.id}")
+            return self._insert_child(conn, idempotency_key, auth, "capture", amount)
+
+    def void(self, idempotency_key: str, authorization_id: str) -> GatewayTransaction:
+        with self.transaction() as conn:
+            auth = self.lock_parent(conn, authorization_id, "authorize")
+            if (replay := self.existing(conn, idempotency_key)) is not None:
+                return replayed(replay, "void", authorization_id, None)
+            remaining = self.remaining_authorized(conn, auth)
+            if remaining <= 0:
+                raise GatewayRefused(f"nothing left to void on {auth.id}: it is fully captured or already voided")
+            return self._insert_child(conn, idempotency_key, auth, "void", remaining)
+
+    def refund(self, idempotency_key: str, capture_id: str, amount: Decimal) -> GatewayTransaction:
+        with self.transaction() as conn:
+            cap = self.lock_parent(conn, capture_id, "capture")
+            if (replay := self.existing(conn, idempotency_key)) is not None:
+                return replayed(replay, "refund", capture_id, amount)
+            if amount <= 0:
+                raise GatewayRefused(f"cannot refund a non-positive amount ({amount})")
+            remaining = cap.amount - self.children_total(conn, cap.id, "refund")
+            if amount > remaining:
+                raise GatewayRefused(f"refund of {amount} exceeds the {remaining} left to refund on {cap.id}")
+            return self._insert_child(conn, idempotency_key, cap, "refund", amount)
+
+    def _insert_child(
+        self, conn: Connection, idempotency_key: str, parent: GatewayTransaction, kind: TransactionKind, amount: Decimal
+    ) -> GatewayTransaction:
+        row = child(parent, kind, amount)
+        if self._inherited:
+            columns = [self._table.c[name] for name in self._inherited]
+            found = conn.execute(select(*columns).where(self._table.c.id == parent.id)).one()
+            row.update(zip(self._inherited, found, strict=True))
+        return self.insert_once(conn, idempotency_key, row)
+
+    # -- the ledger's rows ------------------------------------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

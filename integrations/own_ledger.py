@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from domain import ids
 from domain.money import quantize
-from integrations.ledger import Ledger, child, replayed
+from integrations.ledger import Ledger, replayed
 from integrations.payment_port import (
     CardDeclined,
     GatewayRefused,
@@ -32,7 +32,7 @@ from store.account_tables import ledger_transactions as lt
 
 class OwnLedger:
     def __init__(self, engine: Engine) -> None:
-        self._ledger = Ledger(engine, lt, id_prefix=ids.LEDGER_TRANSACTION_PREFIX)
+        self._ledger = Ledger(engine, lt, id_prefix=ids.LEDGER_TRANSACTION_PREFIX, inherited=("account_id",))
 
     def authorize(
         self, idempotency_key: str, merchant_reference: str, reference: str, amount: Decimal, currency: str
@@ -62,38 +62,13 @@ class OwnLedger:
         return tx
 
     def capture(self, idempotency_key: str, authorization_id: str, amount: Decimal) -> GatewayTransaction:
-        with self._ledger.transaction() as conn:
-            auth = self._ledger.lock_parent(conn, authorization_id, "authorize")
-            if (replay := self._ledger.existing(conn, idempotency_key)) is not None:
-                return replayed(replay, "capture", authorization_id, amount)
-            if amount <= 0:
-                raise GatewayRefused(f"cannot capture a non-positive amount ({amount})")
-            remaining = self._ledger.remaining_authorized(conn, auth)
-            if amount > remaining:
-                raise GatewayRefused(f"capture of {amount} exceeds the {remaining} still authorized on {auth.id}")
-            return self._child(conn, idempotency_key, auth, "capture", amount)
+        return self._ledger.capture(idempotency_key, authorization_id, amount)
 
     def void(self, idempotency_key: str, authorization_id: str) -> GatewayTransaction:
-        with self._ledger.transaction() as conn:
-            auth = self._ledger.lock_parent(conn, authorization_id, "authorize")
-            if (replay := self._ledger.existing(conn, idempotency_key)) is not None:
-                return replayed(replay, "void", authorization_id, None)
-            remaining = self._ledger.remaining_authorized(conn, auth)
-            if remaining <= 0:
-                raise GatewayRefused(f"nothing left to void on {auth.id}: it is fully captured or already voided")
-            return self._child(conn, idempotency_key, auth, "void", remaining)
+        return self._ledger.void(idempotency_key, authorization_id)
 
     def refund(self, idempotency_key: str, capture_id: str, amount: Decimal) -> GatewayTransaction:
-        with self._ledger.transaction() as conn:
-            cap = self._ledger.lock_parent(conn, capture_id, "capture")
-            if (replay := self._ledger.existing(conn, idempotency_key)) is not None:
-                return replayed(replay, "refund", capture_id, amount)
-            if amount <= 0:
-                raise GatewayRefused(f"cannot refund a non-positive amount ({amount})")
-            remaining = cap.amount - self._ledger.children_total(conn, cap.id, "refund")
-            if amount > remaining:
-                raise GatewayRefused(f"refund of {amount} exceeds the {remaining} left to refund on {cap.id}")
-            return self._child(conn, idempotency_key, cap, "refund", amount)
+        return self._ledger.refund(idempotency_key, capture_id, amount)
 
     def transactions(self, merchant_reference: str) -> list[GatewayTransaction]:
         with self._ledger.transaction() as conn:
@@ -101,14 +76,6 @@ class OwnLedger:
                 select(lt).where(lt.c.merchant_reference == merchant_reference).order_by(lt.c.created_at, lt.c.id)
             ).mappings()
             return [GatewayTransaction.model_validate(dict(r)) for r in rows]
-
-    def _child(
-        self, conn: Connection, idempotency_key: str, parent: GatewayTransaction, kind: TransactionKind, amount: Decimal
-    ) -> GatewayTransaction:
-        account_id = conn.execute(select(lt.c.account_id).where(lt.c.id == parent.id)).scalar_one()
-        return self._ledger.insert_once(
-            conn, idempotency_key, {**child(parent, kind, amount), "account_id": account_id}
-        )
 
     @staticmethod
     def _credit_refusal(conn: Connection, account_id: str, amount: Decimal, currency: str) -> str | None:

@@ -22,7 +22,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert
 
-from integrations.ledger import Ledger, child, replayed
+from integrations.ledger import Ledger
 from integrations.payment_port import (
     AUTHORIZATION_TTL,
     CardDeclined,
@@ -165,40 +165,15 @@ class SimulatedGateway:
 
     def _capture(self, idempotency_key: str, authorization_id: str, amount: Decimal) -> GatewayTransaction:
         self._network()
-        with self._ledger.transaction() as conn:
-            auth = self._ledger.lock_parent(conn, authorization_id, "authorize")
-            if (replay := self._ledger.existing(conn, idempotency_key)) is not None:
-                return replayed(replay, "capture", authorization_id, amount)
-            if amount <= 0:
-                raise GatewayRefused(f"cannot capture a non-positive amount ({amount})")
-            remaining = self._ledger.remaining_authorized(conn, auth)
-            if amount > remaining:
-                raise GatewayRefused(f"capture of {amount} exceeds the {remaining} still authorized on {auth.id}")
-            return self._ledger.insert_once(conn, idempotency_key, child(auth, "capture", amount))
+        return self._ledger.capture(idempotency_key, authorization_id, amount)
 
     def _void(self, idempotency_key: str, authorization_id: str) -> GatewayTransaction:
         self._network()
-        with self._ledger.transaction() as conn:
-            auth = self._ledger.lock_parent(conn, authorization_id, "authorize")
-            if (replay := self._ledger.existing(conn, idempotency_key)) is not None:
-                return replayed(replay, "void", authorization_id, None)
-            remaining = self._ledger.remaining_authorized(conn, auth)
-            if remaining <= 0:
-                raise GatewayRefused(f"nothing left to void on {auth.id}: it is fully captured or already voided")
-            return self._ledger.insert_once(conn, idempotency_key, child(auth, "void", remaining))
+        return self._ledger.void(idempotency_key, authorization_id)
 
     def _refund(self, idempotency_key: str, capture_id: str, amount: Decimal) -> GatewayTransaction:
         self._network()
-        with self._ledger.transaction() as conn:
-            cap = self._ledger.lock_parent(conn, capture_id, "capture")
-            if (replay := self._ledger.existing(conn, idempotency_key)) is not None:
-                return replayed(replay, "refund", capture_id, amount)
-            if amount <= 0:
-                raise GatewayRefused(f"cannot refund a non-positive amount ({amount})")
-            remaining = cap.amount - self._ledger.children_total(conn, cap.id, "refund")
-            if amount > remaining:
-                raise GatewayRefused(f"refund of {amount} exceeds the {remaining} left to refund on {cap.id}")
-            return self._ledger.insert_once(conn, idempotency_key, child(cap, "refund", amount))
+        return self._ledger.refund(idempotency_key, capture_id, amount)
 
     def transactions(self, merchant_reference: str) -> list[GatewayTransaction]:
         # captures, voids and refunds inherit their authorization's reference, so this indexed column finds them all

@@ -149,12 +149,13 @@ async def place(svc: Services, order: PlaceOrder, approval: ApprovalPolicy | Non
             bound.error("checkout failed", error=str(err))
             raise NotPlaced(str(err)) from err
         bound.info("checkout repeated on a closed order", status=existing.status)
-        return Placed(existing.status, None, _closed_body(existing))
+        return Placed(existing.status, None, answer_of(existing))
     bound.info("checkout answered", status=result.status)
     return Placed(result.status, result.reason, {**result.model_dump(mode="json"), "workflow_id": wid})
 
 
-def _closed_body(summary: OrderSummary) -> dict[str, Any]:
+def answer_of(summary: OrderSummary) -> dict[str, Any]:
+    """The order as a checkout answers it, from the read model."""
     return {
         "order_id": summary.order_id,
         "status": summary.status,

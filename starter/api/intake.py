@@ -154,7 +154,7 @@ async def _intake(
     existing = await _existing(svc, order_id) if order_id else None
     if existing is not None:
         bound.info("platform order delivered again: answered with the order", status=existing.status)
-        return answer(checkout.Placed(existing.status, None, order_answer(existing)), accepted=200)
+        return answer(checkout.Placed(existing.status, None, checkout.answer_of(existing)), accepted=200)
     try:
         order = to_order(document)
     except Unmappable as err:
@@ -170,15 +170,3 @@ async def _existing(svc: Services, order_id: str) -> OrderSummary | None:
         return await asyncio.to_thread(svc.queries.get, order_id)
     except SQLAlchemyError as err:
         raise HTTPException(503, f"order {order_id} could not be taken now; send it again: {err}") from err
-
-
-def order_answer(summary: OrderSummary) -> dict[str, Any]:
-    """The order as a checkout answers it, from the read model."""
-    return {
-        "order_id": summary.order_id,
-        "status": summary.status,
-        "currency": summary.currency,
-        "total": str(summary.total),
-        "fulfillment_order_ids": [fo.id for fo in summary.fulfillment_orders],
-        "workflow_id": summary.workflow_id,
-    }

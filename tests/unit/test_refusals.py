@@ -10,12 +10,14 @@ from domain import events as ev
 from domain.errors import (
     AddressChangeRefused,
     AppeasementRefused,
+    ApprovalRefused,
     CancelRefused,
     DomainError,
     ExchangeRefused,
     Refusal,
     ReshipRefused,
     ReturnRefused,
+    ReviewRefused,
 )
 from domain.models import DeliveryMethod, PlaceOrder, SkuQuantity
 from domain.order import (
@@ -30,11 +32,13 @@ from domain.order import (
 from domain.refusals import (
     address_change_refusal,
     appeasement_refusal,
+    approval_refusal,
     cancel_refusal,
     named_twice,
     replacement_refusal,
     reship_refusal,
     return_refusal,
+    review_refusal,
 )
 
 PRICE = Decimal(100)
@@ -348,8 +352,62 @@ def test_a_request_names_each_sku_once(lines: list[SkuQuantity], then: str | Non
     assert named_twice(lines) == then
 
 
+HOLDS = [
+    pytest.param(
+        order(),
+        "the order is accepted, not on hold for review",
+        "the order is accepted, not waiting for its account's approver",
+        id="not-held",
+    ),
+    pytest.param(
+        order("on_hold", held=True, awaiting_review=True),
+        None,
+        "the order is on_hold, not waiting for its account's approver",
+        id="fraud-review",
+    ),
+    pytest.param(
+        order("on_hold", held=True, awaiting_approval=True),
+        "the order waits for its account's approver, not for a fraud review: use its approval",
+        None,
+        id="approver-only",
+    ),
+    pytest.param(order("on_hold", held=True, awaiting_review=True, awaiting_approval=True), None, None, id="both"),
+    # held for review before approvals existed: held, neither flag
+    pytest.param(
+        order("on_hold", held=True),
+        None,
+        "the order is on_hold, not waiting for its account's approver",
+        id="held-before-approvals",
+    ),
+    pytest.param(
+        order("canceled", held=True, awaiting_approval=True),
+        "the order is canceled, not on hold for review",
+        "the order is canceled, not waiting for its account's approver",
+        id="canceled-while-waiting",
+    ),
+]
+
+
+@pytest.mark.parametrize(("given", "review", "approval"), HOLDS)
+def test_review_and_approval(given: Order, review: str | None, approval: str | None) -> None:
+    # when a fraud review, and an account's approval, of the order are asked
+    # then each is refused for the row's reason, or not at all
+    assert_refused(review_refusal(given), ReviewRefused, review)
+    assert_refused(approval_refusal(given), ApprovalRefused, approval)
+
+
 @pytest.mark.parametrize(
-    "kind", [CancelRefused, ReturnRefused, ReshipRefused, ExchangeRefused, AddressChangeRefused, AppeasementRefused]
+    "kind",
+    [
+        CancelRefused,
+        ReturnRefused,
+        ReshipRefused,
+        ExchangeRefused,
+        AddressChangeRefused,
+        AppeasementRefused,
+        ReviewRefused,
+        ApprovalRefused,
+    ],
 )
 def test_every_refusal_is_a_domain_error_carrying_its_reason(kind: type[Refusal]) -> None:
     # given a refusal of each kind, then it is caught as a Refusal, a DomainError, and reads as its reason
