@@ -32,6 +32,7 @@ from tests.workflows.conftest import LEGO, TEA, FakePartners, lines, ship_and_de
 from workflows import search_attributes as sa
 from workflows.messages import (
     ADDRESS_UPDATE,
+    APPROVAL_UPDATE,
     CANCEL_UPDATE,
     CHECKOUT_UPDATE,
     EXCHANGE_UPDATE,
@@ -45,6 +46,8 @@ from workflows.messages import (
     WAREHOUSE_SIGNAL,
     ActionResult,
     AddressChange,
+    ApprovalDecision,
+    ApprovalPolicy,
     CancelRequest,
     CancelResult,
     CheckoutResult,
@@ -68,7 +71,7 @@ from workflows.order import OrderWorkflow
 
 # The version the next recording writes. Histories of earlier versions stay and keep replaying; raise this
 # when the workflow changes, so its new histories sit next to the old ones instead of replacing them.
-HISTORY_VERSION = "v3"
+HISTORY_VERSION = "v4"
 
 WINDOW = 4.0  # seconds: the return window, and as long again for returns already on their way
 EXPIRY = 2.0  # seconds: a review or a pickup nobody acts on
@@ -411,6 +414,47 @@ async def compensation(run: Run) -> None:
     assert answer.reason and "refused for good" in answer.reason, answer.reason
 
 
+def _on_account(escalate: float = LONG, expire: float = LONG) -> dict[str, Any]:
+    """Three sets on ACME's account, above its 50,000 yen approval threshold."""
+    policy = ApprovalPolicy(
+        account_id="ACME", threshold=Decimal(50000), escalate_after_seconds=escalate, expire_after_seconds=expire
+    )
+    return {
+        "channel": "b2b",
+        "lines": lines(3),
+        "payment": {"method": "invoice", "account_id": "ACME", "purchase_order": "PO-1", "terms": "net30"},
+        "options": {"approval": policy},
+    }
+
+
+async def approval_approved(run: Run) -> None:
+    fos = expect(await run.checkout(**_on_account()), "on_hold")
+    approve = ApprovalDecision(approve=True, reason="budgeted", actor="customer:C-BOSS")
+    await run.update(APPROVAL_UPDATE, approve, ActionResult)
+    await run.delivered(*fos)
+
+
+async def approval_rejected(run: Run) -> None:
+    expect(await run.checkout(**_on_account()), "on_hold")
+    reject = ApprovalDecision(approve=False, reason="not this quarter", actor="customer:C-BOSS")
+    await run.update(APPROVAL_UPDATE, reject, ActionResult)
+
+
+async def approval_escalated_then_expired(run: Run) -> None:
+    expect(await run.checkout(**_on_account(escalate=EXPIRY / 2, expire=EXPIRY)), "on_hold")
+    await run.until(lambda o: o.attention is not None, "the escalation")
+
+
+async def tax_on_top(run: Run) -> None:
+    toronto = {**OSAKA.model_dump(), "city": "Toronto", "postal_code": "M5V 3L9", "country": "CA"}
+    canadian = [
+        {"sku": LEGO, "quantity": 2, "unit_price": "10.01", "tax_rate": "0.13"},
+        {"sku": TEA, "quantity": 1, "unit_price": "0.10", "tax_rate": "0.05"},
+    ]
+    tokyo, osaka = expect(await run.checkout(currency="CAD", shipping_address=toronto, lines=canadian), "accepted")
+    await run.delivered(tokyo, osaka)
+
+
 _ONE_SET = {"DC-TOKYO": {LEGO: 1}}
 _BOTH = {"DC-TOKYO": {LEGO: 5}, "DC-OSAKA": {LEGO: 5}}
 _SIZES = {"DC-TOKYO": {LEGO: 10, TEA: 10, TEA_LARGE: 10}}
@@ -468,6 +512,21 @@ PATHS: dict[str, Path] = {
             "an authorization about to lapse renewed before capture",
             authorization_renewed,
             "completed",
+        ),
+        Path("approval_approved", "above its account's threshold, approved", approval_approved, "completed"),
+        Path("approval_rejected", "above its account's threshold, rejected", approval_rejected, "canceled"),
+        Path(
+            "approval_escalated_then_expired",
+            "nobody approves: agents asked, then canceled",
+            approval_escalated_then_expired,
+            "canceled",
+        ),
+        Path(
+            "tax_on_top",
+            "tax added on top of prices, captured per shipment",
+            tax_on_top,
+            "completed",
+            {"DC-TOKYO": {LEGO: 2}, "DC-OSAKA": {TEA: 5}},
         ),
         Path(
             "continued_as_new",

@@ -147,4 +147,3 @@ async def test_an_approval_of_an_order_waiting_for_none_is_refused(harness: Harn
     assert "not waiting for its account's approver" in str(refused.value.cause)
     await ship_and_deliver(handle, answer.fulfillment_order_ids[0])
     assert (await handle.result()).status == "completed"
-
