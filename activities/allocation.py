@@ -7,7 +7,6 @@ and a retry first looks for what an earlier attempt of the same step reserved an
 
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta, timezone
-from typing import Any
 
 import structlog
 from temporalio import activity
@@ -56,7 +55,7 @@ class AllocationActivities:
         fos, unfilled = plan
         if request.hold_until is None:
             for fo in fos:
-                self._hand_off(request.order_id, request.ship_to, request.delivery_method, fo)
+                self._hand_off(request, fo)
         return AllocateResult(fulfillment_orders=fos, unfilled=unfilled)
 
     @activity.defn(name=HAND_OFF_FULFILLMENT)
@@ -64,7 +63,7 @@ class AllocationActivities:
         """Approved after review: the holds become plain reservations and the locations get their orders."""
         self._inventory.confirm(request.order_id)
         for fo in request.fulfillment_orders:
-            self._hand_off(request.order_id, request.ship_to, request.delivery_method, fo)
+            self._hand_off(request, fo)
         return len(request.fulfillment_orders)
 
     def _earlier_attempt(
@@ -163,18 +162,17 @@ class AllocationActivities:
             promised_date=promised,
         )
 
-    def _hand_off(
-        self, order_id: str, ship_to: dict[str, Any], delivery_method: str, fo: AllocatedFulfillmentOrder
-    ) -> None:
+    def _hand_off(self, request: AllocateRequest | HandOffRequest, fo: AllocatedFulfillmentOrder) -> None:
         try:
             self._warehouse.release(
                 FulfillmentRequest(
                     fulfillment_order_id=fo.fulfillment_order_id,
-                    order_id=order_id,
+                    order_id=request.order_id,
                     location_id=fo.location_id,
                     lines=fo.lines,
-                    ship_to=ship_to,
-                    delivery_method=delivery_method,
+                    ship_to=request.ship_to,
+                    delivery_method=request.delivery_method,
+                    requested_delivery_date=request.requested_delivery_date,
                 )
             )
         except WarehouseRefused as refused:

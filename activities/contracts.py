@@ -106,6 +106,8 @@ class AllocateRequest(BaseModel):
     excluded: list[str] = []
     # an order on hold (fraud review) reserves until then and is not handed to any location yet
     hold_until: datetime | None = None
+    # the day a B2B buyer asked to have it, which its locations are told
+    requested_delivery_date: date | None = None
 
 
 class HandOffRequest(BaseModel):
@@ -115,6 +117,7 @@ class HandOffRequest(BaseModel):
     ship_to: dict[str, Any]
     delivery_method: DeliveryMethod
     fulfillment_orders: list[AllocatedFulfillmentOrder]
+    requested_delivery_date: date | None = None
 
 
 class AllocateResult(BaseModel):

@@ -1,5 +1,6 @@
 """The warehouse (WMS) port: release a fulfillment order to the location that picks, packs and ships it."""
 
+from datetime import date
 from types import TracebackType
 from typing import Any, NoReturn, Protocol, Self
 from urllib.parse import quote
@@ -19,6 +20,8 @@ class FulfillmentRequest(BaseModel):
     lines: list[SkuQuantity]
     ship_to: dict[str, Any]
     delivery_method: str
+    # the day the buyer asked to have it (B2B); none: as soon as may be
+    requested_delivery_date: date | None = None
 
 
 class WarehouseError(Exception):

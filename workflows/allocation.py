@@ -54,6 +54,7 @@ class Allocation:
             first_number=len(order.fulfillment_orders) + 1 + self.numbers_skipped,
             excluded=sorted({fo.location_id for fo in order.fulfillment_orders if fo.status == "rejected"}),
             hold_until=hold_until,
+            requested_delivery_date=placed.requested_delivery_date,
         )
         summary = f"route and reserve {sum(q.quantity for q in lines)} unit(s), release to locations"
         if must:

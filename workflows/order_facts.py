@@ -76,4 +76,5 @@ def hand_off_request(order: Order, fulfillment_orders: list[act.AllocatedFulfill
         ship_to=destination(order).model_dump(mode="json"),
         delivery_method=order.placed.delivery_method,
         fulfillment_orders=fulfillment_orders,
+        requested_delivery_date=order.placed.requested_delivery_date,
     )

@@ -1,13 +1,14 @@
 """B2B orders above their account's approval threshold wait on hold for an approver: approved they ship, rejected
 or never decided they end with everything given back; nobody deciding in time asks agents too."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from activities import contracts as act
 from tests.workflows.conftest import Harness, recorded, ship_and_deliver, start, wait_until
 from tests.workflows.test_fraud_review import SUSPICIOUS
 from workflows.messages import (
@@ -29,6 +30,7 @@ def on_account(escalate: float = 24 * HOUR, expire: float = 72 * HOUR) -> dict[s
     return {
         "channel": "b2b",
         "payment": {"method": "invoice", "account_id": "ACME", "purchase_order": "PO-77", "terms": "net30"},
+        "requested_delivery_date": "2026-12-24",
         "workflow_options": {"approval": policy},
     }
 
@@ -53,9 +55,11 @@ async def test_an_order_above_the_threshold_is_held_reserved_for_its_approver_an
         ApprovalDecision(approve=True, reason="budgeted", actor="customer:C-BOSS"),
         result_type=ActionResult,
     )
-    # then its fulfillment orders go to their locations and it ships and completes as any other
+    # then its fulfillment orders go to their locations, told the day the buyer asked for, and it ships and
+    # completes as any other
     assert result.status == "accepted"
-    assert "hand_off" in harness.partners.names()
+    (hand_off,) = harness.partners.of("hand_off", act.HandOffRequest)
+    assert hand_off.requested_delivery_date == date(2026, 12, 24)
     await ship_and_deliver(handle, answer.fulfillment_order_ids[0])
     assert (await handle.result()).status == "completed"
     decided = recorded(harness, "ApprovalDecided")
