@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 
 UPDATE_TIMEOUT = 3
 REQUEST_TIMEOUT = UPDATE_TIMEOUT + 7
-EXAMPLES = 12
+EXAMPLES = 8
 RUN_TIMEOUT = 240
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 ROOT = Path(__file__).resolve().parents[2]
