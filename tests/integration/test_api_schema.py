@@ -118,6 +118,8 @@ def map_case(context: HookContext, case: Case[Any]) -> Case[Any]:
         body: dict[str, Any] = _within_contract(case.body)
         if body.get("method") == "in_store" and not body.get("location_id"):
             body["method"] = "mail"  # a drop-off names its store
+        if body.get("delivery_method") == "pickup" and not body.get("pickup_location_id"):
+            body["pickup_location_id"] = "STORE-GINZA"  # a pickup names its store
         if body.get("event") == "shipped" and "fulfillment_order_id" in body:
             # a shipment names its parcel
             body["tracking_number"] = body.get("tracking_number") or "YMT-1"
