@@ -102,20 +102,27 @@ def _exists(conn: Connection, account_id: str) -> bool:
 def credit_used(conn: Connection, account_id: str) -> Decimal:
     """What the account's credit holds now: every order's authorization less what was voided and credited (what
     was invoiced stays held until paid), less what the account has paid."""
+    held = account_total(conn, account_id, "authorize") - account_total(conn, account_id, "void")
+    return held - account_total(conn, account_id, "refund") - account_paid(conn, account_id)
 
-    def total(kind: TransactionKind) -> Decimal:
-        return Decimal(
-            conn.execute(
-                select(func.coalesce(func.sum(lt.c.amount), 0)).where(
-                    lt.c.account_id == account_id, lt.c.kind == kind, lt.c.status == "succeeded"
-                )
-            ).scalar_one()
-        )
 
-    paid = conn.execute(
+def account_total(conn: Connection, account_id: str, kind: TransactionKind) -> Decimal:
+    """What the account's orders moved of one kind (authorized, invoiced, voided, credited)."""
+    return Decimal(
+        conn.execute(
+            select(func.coalesce(func.sum(lt.c.amount), 0)).where(
+                lt.c.account_id == account_id, lt.c.kind == kind, lt.c.status == "succeeded"
+            )
+        ).scalar_one()
+    )
+
+
+def account_paid(conn: Connection, account_id: str) -> Decimal:
+    """What the account has paid against its invoices."""
+    total = conn.execute(
         select(func.coalesce(func.sum(account_payments.c.amount), 0)).where(account_payments.c.account_id == account_id)
     ).scalar_one()
-    return total("authorize") - total("void") - total("refund") - Decimal(paid)
+    return Decimal(total)
 
 
 class PaymentRouter:

@@ -6,11 +6,11 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.accounts import Account, due_date
-from integrations.own_ledger import credit_used
+from integrations.own_ledger import account_paid, account_total, credit_used
 from store.account_tables import account_members, account_payments, accounts
 from store.account_tables import ledger_transactions as lt
 from store.document_tables import documents
@@ -73,8 +73,8 @@ class AccountStore:
             if account is None:
                 return None
             used = credit_used(conn, account_id)
-            invoiced, credited = _total(conn, account_id, "capture"), _total(conn, account_id, "refund")
-            paid = _paid(conn, account_id)
+            invoiced, credited = account_total(conn, account_id, "capture"), account_total(conn, account_id, "refund")
+            paid = account_paid(conn, account_id)
             invoices = _invoices(conn, account, settled=credited + paid, today=today)
         return AccountStatement(
             **account.model_dump(),
@@ -99,7 +99,11 @@ class AccountStore:
                 if Decimal(found) != amount:
                     raise PaymentRefused(f"payment {reference} was already recorded for {found}")
                 return False
-            owed = _total(conn, account_id, "capture") - _total(conn, account_id, "refund") - _paid(conn, account_id)
+            owed = (
+                account_total(conn, account_id, "capture")
+                - account_total(conn, account_id, "refund")
+                - account_paid(conn, account_id)
+            )
             if amount > owed:
                 raise PaymentRefused(f"a payment of {amount} is above the {owed} the account owes on its invoices")
             conn.execute(
@@ -129,23 +133,6 @@ def _account(conn: Connection, account_id: str) -> Account | None:
         buyers=[m.customer_id for m in members if m.role == "buyer"],
         approvers=[m.customer_id for m in members if m.role == "approver"],
     )
-
-
-def _total(conn: Connection, account_id: str, kind: str) -> Decimal:
-    return Decimal(
-        conn.execute(
-            select(func.coalesce(func.sum(lt.c.amount), 0)).where(
-                lt.c.account_id == account_id, lt.c.kind == kind, lt.c.status == "succeeded"
-            )
-        ).scalar_one()
-    )
-
-
-def _paid(conn: Connection, account_id: str) -> Decimal:
-    total = conn.execute(
-        select(func.coalesce(func.sum(account_payments.c.amount), 0)).where(account_payments.c.account_id == account_id)
-    ).scalar_one()
-    return Decimal(total)
 
 
 def _invoices(conn: Connection, account: Account, settled: Decimal, today: date) -> list[OpenInvoice]:
