@@ -33,5 +33,7 @@ class Sink(Protocol):
     (with backoff), so it must be idempotent per `event_id`: the same event may come again after a restart."""
 
     name: str
+    # the event types it is owed (None: every one): the relay never reads the others out for it
+    types: frozenset[str] | None
 
     async def deliver(self, event: OutboxEvent) -> None: ...

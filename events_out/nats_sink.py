@@ -52,6 +52,7 @@ async def ensure_stream(js: JetStreamContext, stream: str, prefix: str) -> None:
 class NatsSink:
     def __init__(self, url: str, *, stream: str, prefix: str, name: str = "nats") -> None:
         self.name = name
+        self.types: frozenset[str] | None = None  # the stream carries every event
         self.url = url
         self.stream = stream
         self.prefix = prefix

@@ -83,7 +83,7 @@ _CLAIM = text(
     """
 )
 
-_DELIVERED = text("DELETE FROM outbox_deliveries WHERE destination = :name AND event_id = :event_id")
+_DELIVERED = text("DELETE FROM outbox_deliveries WHERE destination = :name AND event_id = ANY(:event_ids)")
 
 # Retried after `delay` seconds, or given up once it has had its attempts or its time: the order's stream goes on.
 _NOT_DELIVERED = text(
@@ -162,9 +162,9 @@ class Outbox:
             rows = conn.execute(_CLAIM, {"name": name, "limit": limit, "lease": lease}).all()
         return sorted((Claimed(_event(r), r.attempts) for r in rows), key=lambda c: c.event.event_id)
 
-    def delivered(self, name: str, event_id: int) -> None:
+    def delivered(self, name: str, event_ids: list[int]) -> None:
         with self._engine.begin() as conn:
-            conn.execute(_DELIVERED, {"name": name, "event_id": event_id})
+            conn.execute(_DELIVERED, {"name": name, "event_ids": event_ids})
 
     def not_delivered(
         self, name: str, event_id: int, error: str, *, delay: float, max_attempts: int, max_age: float

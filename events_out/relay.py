@@ -43,12 +43,6 @@ class RetryPolicy:
         return float(min(self.first_delay * 2 ** (attempt - 1), self.max_delay))
 
 
-@dataclass(frozen=True)
-class Destination:
-    sink: Sink
-    types: frozenset[str] | None  # the event types it takes; None: all
-
-
 class Relay:
     def __init__(
         self,
@@ -79,16 +73,15 @@ class Relay:
         # set (and replaced) when the outbox has new events: wakes the idle destinations
         self._news = asyncio.Event()
 
-    async def destinations(self) -> list[Destination]:
+    async def destinations(self) -> list[Sink]:
         """The internal sinks and every webhook subscription, as the database has them now."""
         if not self._started:
             for sink in self._internal:
                 await asyncio.to_thread(self._outbox.ensure_destination, sink.name)
             self._started = True
-        found = [Destination(sink, None) for sink in self._internal]
+        found: list[Sink] = list(self._internal)
         for sub in await asyncio.to_thread(self._subscriptions.all):
-            sink = WebhookSink(destination_of(sub.id), sub.url, sub.secret, self._http)
-            found.append(Destination(sink, event_filter(sub.events)))
+            found.append(WebhookSink(destination_of(sub.id), sub.url, sub.secret, self._http, event_filter(sub.events)))
         return found
 
     async def run_once(self) -> int:
@@ -96,19 +89,24 @@ class Relay:
         done = await asyncio.gather(*(self.serve(d) for d in await self.destinations()))
         return sum(done)
 
-    async def serve(self, destination: Destination) -> int:
-        name = destination.sink.name
-        read = await asyncio.to_thread(self._outbox.fan_out, name, destination.types, self._batch)
+    async def serve(self, sink: Sink) -> int:
+        read = await asyncio.to_thread(self._outbox.fan_out, sink.name, sink.types, self._batch)
         # no more claimed than are sent at once: each is sent as soon as its lease starts
-        claimed = await asyncio.to_thread(self._outbox.claim, name, self._concurrency, self._lease)
+        claimed = await asyncio.to_thread(self._outbox.claim, sink.name, self._concurrency, self._lease)
         # every delivery runs to its end before a failure to record one is raised (it is sent again after its lease)
-        outcomes = await asyncio.gather(*(self._deliver(destination.sink, c) for c in claimed), return_exceptions=True)
+        outcomes = await asyncio.gather(*(self._deliver(sink, c) for c in claimed), return_exceptions=True)
+        delivered = [c.event.event_id for c, outcome in zip(claimed, outcomes, strict=True) if outcome is True]
+        if delivered:
+            # one transaction for the round's deliveries: an event sent but not yet recorded is sent again after
+            # its lease, as one would be after a crash mid-send
+            await asyncio.to_thread(self._outbox.delivered, sink.name, delivered)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
         return read + len(claimed)
 
-    async def _deliver(self, sink: Sink, claimed: Claimed) -> None:
+    async def _deliver(self, sink: Sink, claimed: Claimed) -> bool:
+        """True when the event was delivered; a failed attempt is recorded here."""
         event = claimed.event
         try:
             await asyncio.wait_for(sink.deliver(event), self._deliver_timeout)
@@ -129,8 +127,8 @@ class Relay:
                 bound.error("event gave up: listed as a failure", attempts=claimed.attempt, error=error)
             else:
                 bound.warning("event not delivered: tried again later", attempt=claimed.attempt, error=error)
-            return
-        await asyncio.to_thread(self._outbox.delivered, sink.name, event.event_id)
+            return False
+        return True
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Serve every destination, each in its own loop, until `stop` is set (or the task is cancelled).
@@ -164,23 +162,23 @@ class Relay:
             await self.close()
 
     def _keep_loops(
-        self, loops: dict[str, "asyncio.Task[None]"], destinations: list[Destination], stop: asyncio.Event
+        self, loops: dict[str, "asyncio.Task[None]"], destinations: list[Sink], stop: asyncio.Event
     ) -> None:
-        current = {d.sink.name: d for d in destinations}
+        current = {d.name: d for d in destinations}
         for name in loops.keys() - current.keys():
             loops.pop(name).cancel()  # a subscription that is gone
         for name, destination in current.items():
             if name not in loops or loops[name].done():
                 loops[name] = asyncio.create_task(self._loop(destination, stop), name=f"relay {name}")
 
-    async def _loop(self, destination: Destination, stop: asyncio.Event) -> None:
+    async def _loop(self, destination: Sink, stop: asyncio.Event) -> None:
         idle = self._poll
         while not stop.is_set():
             news = self._news  # taken before the round: news during it wakes the wait below at once
             try:
                 busy = await self.serve(destination)
             except Exception as err:  # the database away, most likely: this destination's loop goes on
-                log.error("relay round failed; trying again", destination=destination.sink.name, error=repr(err))
+                log.error("relay round failed; trying again", destination=destination.name, error=repr(err))
                 busy = 0
             if busy:
                 idle = self._poll

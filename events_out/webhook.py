@@ -19,8 +19,10 @@ def encoded(event: OutboxEvent) -> bytes:
 
 
 class WebhookSink:
-    def __init__(self, name: str, url: str, secret: str, client: httpx.AsyncClient) -> None:
-        self.name = name
+    def __init__(
+        self, name: str, url: str, secret: str, client: httpx.AsyncClient, types: frozenset[str] | None = None
+    ) -> None:
+        self.name, self.types = name, types  # the subscription's event types
         self.url = url
         self._secret = secret
         self._client = client

@@ -10,6 +10,8 @@ import asyncio
 import re
 import smtplib
 import ssl
+import threading
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -52,8 +54,14 @@ class MaybeSent(Exception):
 
 
 class SmtpMailer:
-    def __init__(self, config: SmtpConfig) -> None:
+    """Sends over connections it keeps open between mails (a provider counts connections, and a handshake per
+    mail costs both ends more than the mail): up to `keep_open`, each for at most `idle_s` unused."""
+
+    def __init__(self, config: SmtpConfig, *, keep_open: int = 4, idle_s: float = 30.0) -> None:
         self.config = config
+        self._keep_open, self._idle_s = keep_open, idle_s
+        self._idle: list[tuple[smtplib.SMTP, float]] = []  # (connection, when it was last used)
+        self._lock = threading.Lock()
 
     def message_id(self, event_id: int) -> str:
         return f"<oms.event-{event_id}@{self.config.domain}>"
@@ -61,23 +69,61 @@ class SmtpMailer:
     async def send(self, mail: Mail) -> None:
         await asyncio.to_thread(self._send, mail)
 
+    def close(self) -> None:
+        """Quit every connection kept open."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for smtp, _ in idle:
+            _quit(smtp)
+
     def _send(self, mail: Mail) -> None:
+        smtp = self._kept()
+        if smtp is not None:
+            try:
+                self._hand_over(smtp, mail)
+            except NotSent as err:
+                _quit(smtp)
+                if err.permanent:
+                    raise
+                # the server may have closed a connection it found idle: surely not sent, so once more afresh
+            except BaseException:
+                _quit(smtp)
+                raise
+            else:
+                self._keep(smtp)
+                return
+        smtp = self._connect()
+        try:
+            self._hand_over(smtp, mail)
+        except BaseException:
+            _quit(smtp)
+            raise
+        self._keep(smtp)
+
+    def _kept(self) -> smtplib.SMTP | None:
+        now = time.monotonic()
+        with self._lock:
+            stale = [smtp for smtp, at in self._idle if now - at > self._idle_s]
+            self._idle = [(smtp, at) for smtp, at in self._idle if now - at <= self._idle_s]
+            kept = self._idle.pop()[0] if self._idle else None
+        for smtp in stale:
+            _quit(smtp)
+        return kept
+
+    def _keep(self, smtp: smtplib.SMTP) -> None:
+        with self._lock:
+            if len(self._idle) < self._keep_open:
+                self._idle.append((smtp, time.monotonic()))
+                return
+        _quit(smtp)
+
+    def _connect(self) -> smtplib.SMTP:
+        """A connection greeted, secured and logged in as configured, ready for a mail."""
         c = self.config
         try:
             smtp = smtplib.SMTP(c.host, c.port, timeout=c.timeout_s)
         except (OSError, smtplib.SMTPException) as err:
             raise NotSent(f"no SMTP server at {c.host}:{c.port}: {err!r}") from err
-        try:
-            self._hand_over(smtp, mail)
-        finally:
-            try:
-                smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                smtp.close()  # the outcome is decided already
-
-    def _hand_over(self, smtp: smtplib.SMTP, mail: Mail) -> None:
-        c = self.config
-        sender = parseaddr(c.sender)[1]
         try:
             smtp.ehlo_or_helo_if_needed()
             if c.starttls:
@@ -85,6 +131,17 @@ class SmtpMailer:
                 smtp.ehlo()
             if c.username:
                 smtp.login(c.username, c.password or "")
+        except smtplib.SMTPResponseException as err:
+            _quit(smtp)
+            raise NotSent(f"{err.smtp_code} {err.smtp_error!r}", permanent=err.smtp_code >= 500) from err
+        except (OSError, smtplib.SMTPException) as err:
+            _quit(smtp)
+            raise NotSent(repr(err)) from err
+        return smtp
+
+    def _hand_over(self, smtp: smtplib.SMTP, mail: Mail) -> None:
+        sender = parseaddr(self.config.sender)[1]
+        try:
             _expect(smtp.mail(sender), 250)
             _expect(smtp.rcpt(mail.to), 250, 251)
             _expect(smtp.docmd("DATA"), 354)
@@ -109,6 +166,13 @@ class SmtpMailer:
         message["Date"] = formatdate(usegmt=True)
         message.set_content(mail.body, charset="utf-8")
         return message
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()  # whatever the server says now, the mail's outcome is decided already
 
 
 def _expect(answer: tuple[int, bytes], *codes: int) -> None:

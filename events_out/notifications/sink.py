@@ -29,6 +29,7 @@ class StillSending(Exception):
 
 class NotificationSink:
     name = "notifications"
+    types: frozenset[str] | None = NOTIFYING_TYPES  # an event of another type is never even read out for it
 
     def __init__(self, engine: Engine, mailer: SmtpMailer | None, sms: SmsProvider | None) -> None:
         """No `mailer` (no SMTP server configured) or no `sms` provider: that channel sends nothing."""
@@ -60,6 +61,8 @@ class NotificationSink:
     async def close(self) -> None:
         """What the relay calls as it stops: sends under way settle first, then the provider's client closes."""
         await asyncio.gather(*self._sending.values(), return_exceptions=True)
+        if self.mailer is not None:
+            await asyncio.to_thread(self.mailer.close)
         close = getattr(self.sms, "aclose", None)
         if close is not None:
             await close()

@@ -88,7 +88,8 @@ def seed(database_url: str, skus: Sequence[str], units: int) -> None:
 
 
 def _pids(stack: Stack) -> dict[str, int]:
-    pids = {name: stack.pid(name) for name in ("worker", "api", "temporal", "simulators")}
+    # every part the stack runs: the relay's work (outbox to notifications and subscribers) is per order too
+    pids = {name: stack.pid(name) for name in ("worker", "api", "temporal", "simulators", "relay")}
     if "reference-worker" in stack.procs:
         pids["reference-worker"] = stack.pid("reference-worker")
     postmaster = stack.postgres_pid()

@@ -210,15 +210,37 @@ async def test_a_restarted_relay_loses_nothing_and_resends_only_what_was_in_flig
 class Sink:
     """An internal destination (as NATS or notifications are): refuses every event while `down`."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, name: str, types: frozenset[str] | None = None) -> None:
+        self.name, self.types = name, types
         self.down = True
         self.taken: list[tuple[str, int]] = []
+        self.shown: list[str] = []  # every event type it was handed
 
     async def deliver(self, event: OutboxEvent) -> None:
+        self.shown.append(event.type)
         if self.down:
             raise ConnectionError("the sink is down")
         self.taken.append((event.order_id, event.sequence))
+
+
+async def test_an_internal_destination_is_owed_only_the_event_types_it_takes(engine: Engine) -> None:
+    # given an internal sink that takes shipments only (as notifications take what a customer hears of)
+    sink = Sink(f"sink-{new_order_id()}", types=frozenset({"ShipmentShipped"}))
+    sink.down = False
+    relay = Relay(engine, [sink], policy=FAST, poll_interval=0.01)
+    await relay.destinations()
+    # when an order is placed (four events) and shipped (one)
+    a = new_order_id()
+    order, placed = accepted(a)
+    OrderProjection(engine).project(placed)
+    OrderProjection(engine).project(shipped(order, "YMT-" + a))
+    await until(relay, lambda: len(sink.taken) == 1)
+    left = await relay.run_once()
+    await relay.close()
+    # then it was handed the shipment alone, and nothing is left owed to it
+    assert sink.shown == ["ShipmentShipped"]
+    assert sink.taken == [(a, 5)]
+    assert left == 0
 
 
 async def test_an_internal_destination_fails_and_is_replayed_like_a_subscription_from_the_command_line(
