@@ -68,8 +68,10 @@ def healthy(api_url: str) -> bool:
 
 
 class Stack:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, left_out: frozenset[str] = frozenset()) -> None:
+        """`left_out`: parts not run (the bench leaves out the relay to tell what events out cost)."""
         self.settings = settings
+        self.left_out = left_out
         self.data_dir = settings.data_dir.resolve()
         # processes started outside supervision (the bench's reference worker): stopped first, never restarted
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -92,6 +94,7 @@ class Stack:
         return [
             Program(name, command, PRIORITIES[name], STOP_SIGNALS.get(name, signal.SIGTERM), STOP_TIMEOUT_S)
             for name, command in sorted(commands.items(), key=lambda item: PRIORITIES[item[0]])
+            if name not in self.left_out
         ]
 
     def temporal_command(self) -> list[str]:
@@ -180,7 +183,8 @@ class Stack:
 
     def start_services(self) -> None:
         for name in ("worker", "simulators", "relay", "api"):
-            self.supervisor.start_part(name)
+            if name not in self.left_out:
+                self.supervisor.start_part(name)
         self.wait_until("the API healthy", lambda _: healthy(self.settings.own_api_url))
         # every part past supervisord's start window: a part that crashes at start fails `oms up` here
         states = self.wait_until("every part running", lambda parts: all(p.state == "RUNNING" for p in parts.values()))

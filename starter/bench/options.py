@@ -19,6 +19,7 @@ class BenchOptions:
     scale_lines: list[int] = field(default_factory=lambda: [1, 10, 50])
     scale_locations: list[int] = field(default_factory=lambda: [10, 200])
     open_orders: int = 0  # > 0: the open-orders mode instead of the throughput workloads
+    without_relay: bool = False  # the stack runs no relay: what events out cost, against a release before them
 
     @property
     def scaling(self) -> bool:
@@ -69,6 +70,11 @@ def add_arguments(bench: argparse.ArgumentParser) -> None:
         help="instead of the workloads: place N orders that stay open, then report the order worker's memory,"
         " its sticky cache and each order's history, and what 1,000,000 open orders would need",
     )
+    bench.add_argument(
+        "--without-relay",
+        action="store_true",
+        help="run the stack without the relay (no events out, no customer mail): what they cost per order",
+    )
     bench.add_argument("--profile", action="store_true", help="sample the worker with py-spy during the oms workload")
     bench.add_argument("--out", default="bench-out", help="folder for bench.json and bench.png")
 
@@ -86,6 +92,7 @@ def from_args(args: argparse.Namespace) -> BenchOptions:
         scale_lines=args.scale_lines,
         scale_locations=args.scale_locations,
         open_orders=args.open_orders,
+        without_relay=args.without_relay,
     )
 
 

@@ -46,7 +46,7 @@ ROUTING_REPEATS = 20  # routes timed per network and order size
 HISTORY_SAMPLE = 3  # orders whose histories are counted per workload
 
 
-def bench_stack(window_s: float, data_dir: Path) -> Stack:
+def bench_stack(window_s: float, data_dir: Path, without_relay: bool = False) -> Stack:
     """Everything the bench needs, isolated from any `oms up` already running on the default ports; not yet up."""
     os.environ.update(
         {
@@ -63,7 +63,7 @@ def bench_stack(window_s: float, data_dir: Path) -> Stack:
     for key in ("OMS_DATABASE_URL", "OMS_TEMPORAL_ADDRESS"):
         os.environ.pop(key, None)
     get_settings.cache_clear()
-    return Stack(get_settings())
+    return Stack(get_settings(), left_out=frozenset({"relay"}) if without_relay else frozenset())
 
 
 def start(stack: Stack, *, reference_worker: bool) -> None:
@@ -89,7 +89,8 @@ def seed(database_url: str, skus: Sequence[str], units: int) -> None:
 
 def _pids(stack: Stack) -> dict[str, int]:
     # every part the stack runs: the relay's work (outbox to notifications and subscribers) is per order too
-    pids = {name: stack.pid(name) for name in ("worker", "api", "temporal", "simulators", "relay")}
+    parts = [name for name in ("worker", "api", "temporal", "simulators", "relay") if name not in stack.left_out]
+    pids = {name: stack.pid(name) for name in parts}
     if "reference-worker" in stack.procs:
         pids["reference-worker"] = stack.pid("reference-worker")
     postmaster = stack.postgres_pid()
@@ -310,7 +311,7 @@ async def _history(temporal: Client, workflow_ids: list[str]) -> OrderHistory | 
 def bench(options: BenchOptions) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="oms-bench-") as tmp:
         open_mode = options.open_orders > 0
-        stack = bench_stack(options.window_s, Path(tmp))
+        stack = bench_stack(options.window_s, Path(tmp), options.without_relay)
         stack.handle_stop_signals()  # SIGTERM stops the run as Ctrl-C does: its whole stack goes down with it
         try:
             start(stack, reference_worker=not open_mode)

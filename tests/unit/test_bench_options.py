@@ -1,10 +1,14 @@
 """`oms bench`'s flags: the scaling mode's levels and the open-orders mode."""
 
 import argparse
+import os
+from pathlib import Path
 
 import pytest
 
 from starter.bench.options import add_arguments, from_args
+from starter.bench.runner import bench_stack
+from starter.settings import get_settings
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -31,6 +35,19 @@ def test_the_scaling_mode_takes_its_levels_and_an_empty_list_skips_one() -> None
 
 def test_the_open_orders_mode_takes_a_count() -> None:
     assert from_args(_parse("--open-orders", "10000", "--concurrency", "100")).open_orders == 10_000
+
+
+def test_a_run_without_the_relay_leaves_it_out_of_the_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the bench's stack sets its ports and folder in the environment: this test's copy of it only
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    # given the flag
+    options = from_args(_parse("--without-relay"))
+    # when the bench builds its stack
+    stack = bench_stack(options.window_s, tmp_path, options.without_relay)
+    # then the relay is not among its parts, and the rest are
+    assert {p.name for p in stack.programs()} == {"temporal", "worker", "simulators", "api"}
+    assert "relay" in {p.name for p in bench_stack(2.0, tmp_path).programs()}
+    get_settings.cache_clear()  # the next test reads its own settings
 
 
 @pytest.mark.parametrize("bad", ["10,x", "0", "5,-1"])
