@@ -41,12 +41,17 @@ class PaymentRefused(Exception):
     """A payment the account's books cannot take: above what it owes, or a reference already used otherwise."""
 
 
+class AccountRefused(Exception):
+    """A change the account's books cannot take: another currency once orders are on them."""
+
+
 class AccountStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
     def save(self, account: Account) -> bool:
-        """Create the account, or replace what an existing one says; True when it is new."""
+        """Create the account, or replace what an existing one says; True when it is new. An account with orders
+        keeps its currency: its ledger's amounts are in it."""
         row = account.model_dump(exclude={"buyers", "approvers"})
         with self._engine.begin() as conn:
             new = conn.execute(
@@ -56,6 +61,14 @@ class AccountStore:
                 .returning(accounts.c.id)
             ).first()
             if new is None:
+                # locked as an order's credit check locks it: no order comes onto the books while this is decided
+                was = conn.execute(
+                    select(accounts.c.currency).where(accounts.c.id == account.id).with_for_update()
+                ).scalar_one()
+                if was != account.currency and _has_orders(conn, account.id):
+                    raise AccountRefused(
+                        f"account {account.id} has orders in {was}: its currency cannot change to {account.currency}"
+                    )
                 conn.execute(accounts.update().where(accounts.c.id == account.id).values(**row))
             conn.execute(delete(account_members).where(account_members.c.account_id == account.id))
             members = [{"account_id": account.id, "customer_id": c, "role": "buyer"} for c in account.buyers]
@@ -112,6 +125,10 @@ class AccountStore:
                 )
             )
         return True
+
+
+def _has_orders(conn: Connection, account_id: str) -> bool:
+    return conn.execute(select(lt.c.id).where(lt.c.account_id == account_id).limit(1)).first() is not None
 
 
 def _account(conn: Connection, account_id: str) -> Account | None:

@@ -14,7 +14,7 @@ from domain.models import MAX_AMOUNT, Strict
 from domain.money import quantize
 from starter.api.auth import Principal, require
 from starter.api.orders import Svc
-from store.accounts import AccountStatement, PaymentRefused
+from store.accounts import AccountRefused, AccountStatement, PaymentRefused
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
@@ -71,14 +71,21 @@ def _in_minor_units(statement: AccountStatement) -> AccountStatement:
 @router.post(
     "",
     status_code=201,
-    responses={200: {"model": AccountStatement, "description": "an existing account, replaced by the body"}},
+    responses={
+        200: {"model": AccountStatement, "description": "an existing account, replaced by the body"},
+        409: {"description": "refused: another currency for an account with orders"},
+    },
 )
 async def save_account(
     account: Account, response: Response, svc: Svc, who: Principal = require("operator")
 ) -> AccountStatement:
     """Create the account (201), or replace an existing one's fields and members with the body's (200). What its
-    orders hold, owe and paid stays; the statement answered says it."""
-    new = await asyncio.to_thread(svc.accounts.save, account)
+    orders hold, owe and paid stays; the statement answered says it. An account with orders keeps its currency
+    (409): its books are in it."""
+    try:
+        new = await asyncio.to_thread(svc.accounts.save, account)
+    except AccountRefused as err:
+        raise HTTPException(409, str(err)) from err
     if not new:
         response.status_code = 200
     return await _statement(svc, account.id)

@@ -15,7 +15,7 @@ from domain.accounts import Account
 from domain.ids import account_payment_reference
 from integrations.own_ledger import OwnLedger
 from integrations.payment_port import GatewayTransaction
-from store.accounts import AccountStore, PaymentRefused
+from store.accounts import AccountRefused, AccountStore, PaymentRefused
 from store.document_tables import documents
 from tests.db.test_own_ledger import all_at_once, key
 
@@ -106,6 +106,27 @@ def test_a_new_account_is_saved_and_a_second_save_replaces_it_and_its_members(st
         None,
     )
     assert (found.buyers, found.approvers) == (["C-3"], [])
+
+
+def test_an_account_with_orders_keeps_its_currency_and_one_without_may_change_it(
+    store: AccountStore, ledger: OwnLedger
+) -> None:
+    # given an account with an order invoiced in yen, and another with no order yet
+    used, fresh = account(), account()
+    store.save(used)
+    store.save(fresh)
+    invoiced(ledger, used.id, "30000")
+    # when the first is saved again in dollars, then it is refused and stays in yen, its books read as they were
+    with pytest.raises(AccountRefused, match="currency"):
+        store.save(used.model_copy(update={"currency": "USD", "name": "ACME Inc."}))
+    kept = store.get(used.id)
+    assert kept is not None and (kept.currency, kept.name) == ("JPY", used.name)
+    # and saved again in yen with another limit, it is replaced
+    assert store.save(used.model_copy(update={"credit_limit": Decimal("200000")})) is False
+    # when the account with no order changes its currency, then it is saved
+    assert store.save(fresh.model_copy(update={"currency": "USD"})) is False
+    changed = store.get(fresh.id)
+    assert changed is not None and changed.currency == "USD"
 
 
 def test_an_unknown_account_has_no_statement(store: AccountStore) -> None:

@@ -15,7 +15,7 @@ from domain.accounts import Account
 from starter.api import accounts
 from starter.api.app import CALLER_ERRORS, api_document
 from starter.api.auth import parse_tokens
-from store.accounts import AccountStatement, OpenInvoice, PaymentRefused
+from store.accounts import AccountRefused, AccountStatement, OpenInvoice, PaymentRefused
 from tests.unit.test_api_service_actions import (
     AS_AGENT,
     AS_CUSTOMER_1,
@@ -48,6 +48,8 @@ class FakeAccounts:
 
     def save(self, account: Account) -> bool:
         new = account.id not in self.saved
+        if not new and self.saved[account.id].currency != account.currency and self.owed:
+            raise AccountRefused(f"account {account.id} has orders in {self.saved[account.id].currency}: its currency")
         self.saved[account.id] = account
         return new
 
@@ -157,6 +159,17 @@ def test_posting_an_existing_account_replaces_it_with_200(http: TestClient, stor
     assert answer.status_code == 200, answer.text
     assert store.saved["ACME"] == Account.model_validate(body)
     assert (answer.json()["terms"], answer.json()["buyers"]) == ("net60", ["C-2", "C-3"])
+
+
+def test_an_account_the_books_refuse_to_change_is_409_with_the_reason(
+    http: TestClient, store: FakeAccounts, acme: Account
+) -> None:
+    # given an account with orders on its books, when an operator posts it in another currency
+    answer = http.post("/v1/accounts", json={**BODY, "currency": "USD"}, headers=AS_OPERATOR)
+    # then it is refused with the reason, and the account is as it was
+    assert answer.status_code == 409, answer.text
+    assert "currency" in answer.json()["detail"]
+    assert store.saved["ACME"].currency == "JPY"
 
 
 @pytest.mark.parametrize(
