@@ -119,6 +119,7 @@ class CheckoutResult(BaseModel):
     currency: str
     total: Decimal
     fulfillment_order_ids: list[str] = []
+    repeated: bool = False  # a checkout after the first: the order was placed by an earlier one
 
 
 class WarehouseEvent(BaseModel):

@@ -101,6 +101,7 @@ class OrderWorkflow:
         )
         self._window = ServiceWindow(input, self._record, self._returns, self._interrupted, self._continue_if_long)
         self._checkout: CheckoutResult | None = None
+        self._checkout_asked = input.resume is not None  # a run continued from another was checked out in it
         self._refusal: str | None = None
         self._review = FraudReview(input, self._record, self._steps, self._cancellation, self._fulfillment.deadlines)
         self._alarm: asyncio.Task[None] | None = None
@@ -255,10 +256,12 @@ class OrderWorkflow:
     # -- the storefront and the screens ------------------------------------------------------------
     @workflow.update(name=CHECKOUT_UPDATE)
     async def checkout(self) -> CheckoutResult:
-        """Answers the storefront once the order is accepted or refused; repeated checkouts get the same answer."""
+        """Answers the storefront once the order is accepted or refused; repeated checkouts get the same answer,
+        told that it is one (a platform's re-delivery answers 200 before the read model has the order)."""
+        repeated, self._checkout_asked = self._checkout_asked, True
         await workflow.wait_condition(lambda: self._checkout is not None)
         assert self._checkout is not None
-        return self._checkout
+        return self._checkout.model_copy(update={"repeated": repeated})
 
     @workflow.query(name=SUMMARY_QUERY)
     def summary(self) -> Order:

@@ -56,6 +56,7 @@ class Placed:
     status: str
     reason: str | None
     body: dict[str, Any]
+    repeated: bool = False  # the order was placed by an earlier checkout
 
 
 async def unknown_skus(catalog: Catalog, order: PlaceOrder) -> list[str]:
@@ -149,9 +150,10 @@ async def place(svc: Services, order: PlaceOrder, approval: ApprovalPolicy | Non
             bound.error("checkout failed", error=str(err))
             raise NotPlaced(str(err)) from err
         bound.info("checkout repeated on a closed order", status=existing.status)
-        return Placed(existing.status, None, answer_of(existing))
-    bound.info("checkout answered", status=result.status)
-    return Placed(result.status, result.reason, {**result.model_dump(mode="json"), "workflow_id": wid})
+        return Placed(existing.status, None, answer_of(existing), repeated=True)
+    bound.info("checkout answered", status=result.status, repeated=result.repeated)
+    body = {**result.model_dump(mode="json", exclude={"repeated"}), "workflow_id": wid}
+    return Placed(result.status, result.reason, body, repeated=result.repeated)
 
 
 def answer_of(summary: OrderSummary) -> dict[str, Any]:

@@ -7,7 +7,8 @@ it is all the authentication (no secret set: 503). `POST /v1/intake/sfcc` takes 
 
 Each is idempotent on the platform's order id: an order the read model has already answers 200 with that order,
 whatever the body says now, and nothing is started (a re-delivery before the read model has it goes through the
-checkout again, which starts nothing for an order id that has a workflow). The first delivery answers as a checkout
+checkout again, which starts nothing for an order id that has a workflow, and answers 200 as its workflow tells it
+is a repeat). The first delivery answers as a checkout
 does (201, or 402/409 with the refusal). A document that cannot be mapped answers 422 with every reason, as a list
 (`{"detail": ["line item 466157049 has no sku", ...]}`), and nothing is started.
 
@@ -161,8 +162,8 @@ async def _intake(
         bound.warning("platform order refused: cannot be mapped", problems=err.problems)
         raise HTTPException(422, err.problems) from err
     placed = await take_order(svc, catalog, order)
-    bound.info("platform order placed", status=placed.status, refused=placed.status in REFUSALS)
-    return answer(placed)
+    bound.info("platform order placed", status=placed.status, refused=placed.status in REFUSALS, again=placed.repeated)
+    return answer(placed, accepted=200 if placed.repeated else 201)
 
 
 async def _existing(svc: Services, order_id: str) -> OrderSummary | None:

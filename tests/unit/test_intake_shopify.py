@@ -205,6 +205,32 @@ def test_the_same_delivery_again_answers_200_and_starts_nothing(
     assert len(workflows.started) == 1
 
 
+@dataclass
+class UnprojectedCheckouts(ProjectedCheckouts):
+    """The Temporal client before any projection has run: the read model knows no order yet, and the order's
+    workflow tells a checkout after its first that it is a repeat, as OrderWorkflow.checkout does."""
+
+    async def execute_update_with_start_workflow(self, update: str, **kwargs: Any) -> CheckoutResult:
+        order_id = kwargs["start_workflow_operation"]._start_workflow_input.args[0].order.order_id
+        before = [op._start_workflow_input.args[0].order.order_id for op in self.started]
+        result = await CheckoutClient.execute_update_with_start_workflow(self, update, **kwargs)  # nothing projected
+        return result.model_copy(update={"repeated": order_id in before})
+
+
+def test_a_redelivery_before_the_read_model_has_the_order_answers_200(shelf: FakeCatalog) -> None:
+    # given a first delivery taken, and the read model not yet told of it
+    workflows = UnprojectedCheckouts()
+    http = TestClient(intake_app(workflows, shelf, Settings(shopify_webhook_secret=SECRET)))
+    first = deliver(http, sample())
+    assert first.status_code == 201, first.text
+    # when Shopify delivers it again at once
+    again = deliver(http, sample())
+    # then it is answered 200 with the same order, and no field tells of the repeat but the code
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert "repeated" not in again.json()
+
+
 def test_a_redelivery_with_another_body_answers_with_the_order_taken(
     http: TestClient, workflows: ProjectedCheckouts
 ) -> None:

@@ -22,7 +22,14 @@ from tests.workflows.conftest import (
 )
 from tests.workflows.test_compensation import appeasement, retry
 from tests.workflows.test_service_actions import delivered_and_captured, receive, request_return, units
-from workflows.messages import APPEASEMENT_UPDATE, WAREHOUSE_SIGNAL, AppeasementResult, WarehouseEvent
+from workflows.messages import (
+    APPEASEMENT_UPDATE,
+    CHECKOUT_UPDATE,
+    WAREHOUSE_SIGNAL,
+    AppeasementResult,
+    CheckoutResult,
+    WarehouseEvent,
+)
 from workflows.order import OrderWorkflow
 
 
@@ -110,6 +117,9 @@ async def test_a_long_history_continues_as_new_with_the_order_and_its_waits(harn
     assert (await latest.describe()).run_id != first_run
     order = await latest.query(OrderWorkflow.summary)
     assert order.fulfillment_order(first).status == "delivered" and order.payment.captured == LEGO_PRICE
+    # and a checkout sent again to the new run is answered as the repeat it is
+    again = await latest.execute_update(CHECKOUT_UPDATE, result_type=CheckoutResult)
+    assert again.repeated and again.fulfillment_order_ids == answer.fulfillment_order_ids
     # and the second parcel, shipped to the new run, is captured and the order completes
     await ship(latest, second)
     await deliver(latest, second)
