@@ -8,6 +8,7 @@ A long transaction anywhere in the database holds deliveries back; it never make
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -101,6 +102,24 @@ _NOT_DELIVERED = text(
 )
 
 
+# Rows every destination has read past, none still owes (a failure keeps its event) and older than the retention:
+# deleted a batch at a time. A destination made later starts at the outbox's head, so none will ever be owed them.
+_PRUNE = text(
+    """
+    DELETE FROM outbox WHERE event_id IN (
+        SELECT o.event_id FROM outbox o
+        WHERE o.recorded_at < now() - make_interval(secs => :keep_s)
+            AND NOT EXISTS (
+                SELECT 1 FROM outbox_destinations d WHERE (o.txid, o.event_id) > (d.after_txid, d.after_event_id)
+            )
+            AND NOT EXISTS (SELECT 1 FROM outbox_deliveries od WHERE od.event_id = o.event_id)
+        ORDER BY o.event_id
+        LIMIT :limit
+    )
+    """
+)
+
+
 @dataclass(frozen=True)
 class Claimed:
     event: OutboxEvent
@@ -161,6 +180,16 @@ class Outbox:
         with self._engine.begin() as conn:
             rows = conn.execute(_CLAIM, {"name": name, "limit": limit, "lease": lease}).all()
         return sorted((Claimed(_event(r), r.attempts) for r in rows), key=lambda c: c.event.event_id)
+
+    def prune(self, keep: timedelta, batch: int = 10_000) -> int:
+        """Delete what no destination can be owed any more and is older than `keep`: how many rows."""
+        pruned = 0
+        while True:
+            with self._engine.begin() as conn:
+                deleted = conn.execute(_PRUNE, {"keep_s": keep.total_seconds(), "limit": batch}).rowcount
+            pruned += deleted
+            if deleted < batch:
+                return pruned
 
     def delivered(self, name: str, event_ids: list[int]) -> None:
         with self._engine.begin() as conn:

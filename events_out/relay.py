@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import structlog
@@ -29,6 +30,8 @@ log = structlog.get_logger()
 DESTINATIONS_REFRESH_S = 1.0
 # The longest an idle destination waits, in poll intervals, for news before it looks for what has come due.
 IDLE_ROUNDS_CAP = 8
+# How often the relay deletes outbox rows past their retention, in seconds.
+PRUNE_EVERY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,10 @@ class Relay:
         concurrency: int = 16,
         lease: float = 60.0,
         webhook_timeout: float = 10.0,
+        retention: timedelta | None = None,
     ) -> None:
+        """`retention`: how long outbox rows stay after every destination has taken them (None: for ever), so an
+        operator can send them again (`oms relay --replay NAME --from-event-id N`) within it."""
         self._outbox = Outbox(engine)
         self._subscriptions = Subscriptions(engine)
         self._internal = list(sinks)
@@ -70,6 +76,7 @@ class Relay:
         self._deliver_timeout = min(webhook_timeout, lease / 2)
         self._http = httpx.AsyncClient(timeout=webhook_timeout)
         self._started = False
+        self._retention = retention
         # set (and replaced) when the outbox has new events: wakes the idle destinations
         self._news = asyncio.Event()
 
@@ -138,9 +145,12 @@ class Relay:
         looks for retries and replays that have come due: many idle subscriptions cost the database little."""
         stop = stop or asyncio.Event()
         loops: dict[str, asyncio.Task[None]] = {}
-        head, listed_at = -1, float("-inf")
+        head, listed_at, pruned_at = -1, float("-inf"), float("-inf")
         try:
             while not stop.is_set():
+                if self._retention is not None and time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+                    pruned_at = time.monotonic()
+                    await self.prune(self._retention)
                 try:
                     if time.monotonic() - listed_at >= DESTINATIONS_REFRESH_S:
                         self._keep_loops(loops, await self.destinations(), stop)
@@ -160,6 +170,17 @@ class Relay:
                 task.cancel()
             await asyncio.gather(*loops.values(), return_exceptions=True)
             await self.close()
+
+    async def prune(self, retention: timedelta) -> int:
+        """Delete the outbox rows past `retention` that no destination can be owed any more: how many."""
+        try:
+            pruned = await asyncio.to_thread(self._outbox.prune, retention)
+        except SQLAlchemyError as err:
+            log.error("relay cannot prune the outbox; trying again later", error=str(err))
+            return 0
+        if pruned:
+            log.info("outbox pruned", rows=pruned, retention_s=retention.total_seconds())
+        return pruned
 
     def _keep_loops(
         self, loops: dict[str, "asyncio.Task[None]"], destinations: list[Sink], stop: asyncio.Event

@@ -42,6 +42,7 @@ def build_relay(settings: Settings, engine: Engine) -> Relay:
         policy=retry_policy(settings),
         poll_interval=settings.relay_poll_interval,
         webhook_timeout=settings.relay_webhook_timeout,
+        retention=parse_duration(settings.outbox_retention),
     )
 
 

@@ -120,10 +120,12 @@ def _relay(args: argparse.Namespace) -> int:
     from store.db import make_engine
 
     settings = get_settings()
-    if args.status or args.failures or args.replay:
+    if args.status or args.failures or args.replay or args.prune:
         engine = make_engine(settings.require_database_url(), pool_size=1)
         if args.status:
             print(operate.printed(operate.status(engine)))
+        elif args.prune:
+            print(operate.printed(operate.prune(engine, settings.outbox_retention)))
         elif args.failures:
             print(operate.printed(operate.failures_of(engine, args.failures)))
         else:
@@ -180,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     relay.add_argument("--failures", metavar="DESTINATION", help="what gave up (nats, subscription:<id> ...)")
     relay.add_argument("--replay", metavar="DESTINATION", help="send again its failures, or with --from-event-id")
     relay.add_argument("--from-event-id", type=int, help="with --replay: every event from this one on")
+    relay.add_argument(
+        "--prune", action="store_true", help="delete now what every destination took before OMS_OUTBOX_RETENTION"
+    )
     add("migrate", _migrate, "migrate the database in OMS_DATABASE_URL")
     add("replay", _replay, "replay a live order's history against this code").add_argument("order_id")
     add_order_commands(sub)

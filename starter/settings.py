@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     relay_max_attempts: int = 12
     relay_give_up_after: str = "P1D"
     relay_webhook_timeout: float = 10.0
+    # outbox rows every destination has taken are deleted after this long; until then they can be sent again
+    outbox_retention: str = "P7D"
     _fraud_rules: FraudRules = PrivateAttr()
 
     @field_validator(
@@ -147,6 +149,7 @@ class Settings(BaseSettings):
         "fulfillment_sla",
         "delivery_sla",
         "relay_give_up_after",
+        "outbox_retention",
     )
     @classmethod
     def _valid_window(cls, value: str) -> str:
