@@ -9,7 +9,6 @@ the API run under supervisord (starter/supervision.py), which starts again which
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,9 +18,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
-import httpx
 import structlog
 
+from starter.ports import free_port, healthy, listening
 from starter.settings import Settings
 from starter.supervision import STACK_FILE, PartFailed, PartState, Program, Supervisor, write_addresses
 from store.db import make_engine
@@ -40,31 +39,6 @@ STOP_TIMEOUT_S = 15
 # start order (lower first); they stop the other way round: callers before what they call, the dev server last
 PRIORITIES = {"temporal": 10, "worker": 20, "simulators": 30, "relay": 35, "api": 40}
 START_TIMEOUT_S = 60
-
-
-def free_port(avoid: frozenset[int] = frozenset()) -> int:
-    """A port free now; `avoid` names ports already promised to other parts that are not listening yet."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if port not in avoid:
-            return port
-
-
-def listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def healthy(api_url: str) -> bool:
-    try:
-        return httpx.get(f"{api_url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 class Stack:

@@ -30,8 +30,9 @@ from starter.bench.options import BenchOptions
 from starter.bench.ui import progress_console
 from starter.bench.workloads import BENCH_PRICE, OrderDriver, bench_skus, drive, oms_workflow_id
 from starter.partners import payment_gateway
+from starter.ports import free_port
 from starter.settings import get_settings
-from starter.stack import BIN, Stack, free_port
+from starter.stack import BIN, Stack
 from starter.temporal import connect
 from store.catalog import ProductCatalog, ProductDetails
 from store.db import make_engine

@@ -24,7 +24,7 @@ from domain.models import SkuQuantity
 from domain.order import Order
 from events_out.contracts import OutboxEvent
 from events_out.notifications.mailer import SmtpConfig, SmtpMailer
-from starter.stack import free_port
+from starter.ports import free_port
 from store.order_projection import OrderProjection
 from store.outbox_tables import outbox
 from tests.orders import place_order

@@ -17,7 +17,7 @@ from events_out.notifications.sms import HttpSmsProvider, SmsUnavailable
 from integrations.mail_catcher import MailCatcher
 from integrations.simulator_faults import FaultPlan
 from integrations.simulators import create_simulator_app
-from starter.stack import free_port
+from starter.ports import free_port
 from tests.db.notification_harness import AT, placed_and_routed
 from tests.db.simulator_harness import OMS, PARTNER_TOKEN
 

@@ -14,8 +14,8 @@ from events_out.notifications.ledger import Ledger
 from events_out.notifications.mailer import NotSent, SmtpConfig, SmtpMailer
 from events_out.notifications.sink import NotificationSink, StillSending
 from starter.cli import run
+from starter.ports import free_port
 from starter.settings import get_settings as load_settings
-from starter.stack import free_port
 from store.notification_tables import notifications
 from tests.db.notification_harness import (
     AT,

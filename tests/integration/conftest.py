@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from starter import supervision
-from starter.stack import free_port
+from starter.ports import free_port
 from starter.supervision import PartState
 from starter.temporal import connect
 from store.db import make_engine

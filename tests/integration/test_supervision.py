@@ -22,8 +22,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from domain.ids import workflow_id_for
+from starter.ports import free_port, healthy
 from starter.settings import Settings
-from starter.stack import free_port, healthy
 from starter.supervision import STARTRETRIES, join_running_stack
 from starter.temporal import connect
 from tests.integration.conftest import OMS, RunningStack, descendants, new_customer, wait_for_status

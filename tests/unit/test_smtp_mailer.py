@@ -10,7 +10,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from events_out.notifications.mailer import Mail, SmtpConfig, SmtpMailer
-from starter.stack import free_port
+from starter.ports import free_port
 
 
 @dataclass
