@@ -27,7 +27,7 @@ from integrations.payment_port import (
     TransactionKind,
 )
 from store.account_tables import account_payments, accounts
-from store.account_tables import ledger_transactions as lt
+from store.ledger_tables import ledger_transactions as lt
 
 
 class OwnLedger:

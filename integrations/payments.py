@@ -35,8 +35,8 @@ from integrations.payment_port import (
     TransactionStatus,
 )
 from integrations.simulator_faults import FaultPlan
+from store.ledger_tables import gateway_transactions as gt
 from store.tables import gateway_payment_methods as pm
-from store.tables import gateway_transactions as gt
 
 # the port's names, which callers have always imported from here
 __all__ = [

@@ -1,5 +1,5 @@
-"""B2B accounts and the OMS's own payment ledger: what an account may owe, who buys and approves for it, what
-each order on it was authorized, invoiced and credited, and what the account has paid.
+"""B2B accounts: what an account may owe, who buys and approves for it, and what the account has paid (what each
+order on it was authorized, invoiced and credited is the OMS's own ledger, store/ledger_tables.py).
 
 Kept beside store/tables.py, on its MetaData, so that module stays small; Alembic sees it (migrations/env.py).
 """
@@ -13,7 +13,6 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    Text,
     UniqueConstraint,
     func,
 )
@@ -45,30 +44,6 @@ account_members = Table(
 )
 
 Index("ix_account_members_customer", account_members.c.customer_id)
-
-# The OMS's own ledger, as the card gateway keeps its own: an order on account or prepaid on a platform is
-# authorized, captured (invoiced), voided and refunded (credited) here, keyed the same way.
-ledger_transactions = Table(
-    "ledger_transactions",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("idempotency_key", String(200), nullable=False, unique=True),
-    Column("kind", String(16), nullable=False),
-    Column("merchant_reference", String(64), nullable=False, index=True),
-    Column("parent_id", String(40), ForeignKey("ledger_transactions.id")),
-    # the account whose credit it draws on; none for a platform's prepayment
-    Column("account_id", String(64), ForeignKey("accounts.id"), index=True),
-    Column("amount", MONEY, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("decline_reason", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint("kind in ('authorize','capture','void','refund')", name="kind"),
-    CheckConstraint("status in ('succeeded','declined')", name="status"),
-    CheckConstraint("amount >= 0", name="amount_not_negative"),
-)
-
-Index("ix_ledger_transactions_parent", ledger_transactions.c.parent_id)
 
 # Money an account sent against its invoices: it restores that much credit. One row per remittance reference.
 account_payments = Table(

@@ -12,8 +12,8 @@ from sqlalchemy.dialects.postgresql import insert
 from domain.accounts import Account, due_date
 from integrations.own_ledger import account_paid, account_total, credit_used
 from store.account_tables import account_members, account_payments, accounts
-from store.account_tables import ledger_transactions as lt
 from store.document_tables import documents
+from store.ledger_tables import ledger_transactions as lt
 
 
 class OpenInvoice(BaseModel):

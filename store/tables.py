@@ -296,27 +296,7 @@ invoices = Table(
     Column("issued_at", DateTime(timezone=True), nullable=False),
 )
 
-# -- the payment gateway simulator's own ledger -----------------------------------------------
-gateway_transactions = Table(
-    "gateway_transactions",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("idempotency_key", String(200), nullable=False, unique=True),
-    Column("kind", String(16), nullable=False),
-    Column("merchant_reference", String(64), nullable=False, index=True),
-    Column("parent_id", String(40), ForeignKey("gateway_transactions.id")),
-    Column("amount", MONEY, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("decline_reason", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint("kind in ('authorize','capture','void','refund')", name="kind"),
-    CheckConstraint("status in ('succeeded','declined')", name="status"),
-    CheckConstraint("amount >= 0", name="amount_not_negative"),
-)
-
-Index("ix_gateway_transactions_parent", gateway_transactions.c.parent_id)
-
+# -- the payment gateway simulator's card vault (its ledger: store/ledger_tables.py) ---------
 # Card tokens the gateway keeps for the orders that paid with them; the order knows only the `pm_` reference.
 gateway_payment_methods = Table(
     "gateway_payment_methods",

@@ -6,6 +6,7 @@ from sqlalchemy import create_engine
 # each module's tables join the same metadata
 import store.account_tables
 import store.document_tables
+import store.ledger_tables
 import store.notification_tables
 import store.outbox_tables  # noqa: F401
 from store.db import sqlalchemy_url

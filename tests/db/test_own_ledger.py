@@ -16,9 +16,8 @@ from domain.ids import account_payment_reference, prepaid_payment_reference
 from integrations.own_ledger import OwnLedger, PaymentRouter, credit_used
 from integrations.payment_port import CardDeclined, GatewayRefused, GatewayTransaction
 from integrations.payments import SimulatedGateway
-from store.account_tables import ledger_transactions
 from store.accounts import AccountStore
-from store.tables import gateway_transactions
+from store.ledger_tables import gateway_transactions, ledger_transactions
 
 pytestmark = pytest.mark.db
 

@@ -19,7 +19,7 @@ from integrations.payments import (
     GatewayUnavailable,
     SimulatedGateway,
 )
-from store.tables import gateway_transactions
+from store.ledger_tables import gateway_transactions
 
 pytestmark = pytest.mark.db
 

@@ -13,7 +13,8 @@ from sqlalchemy import Engine, func, select
 
 from domain.ids import workflow_id_for
 from domain.order import Order
-from store.tables import gateway_transactions, inventory_levels, inventory_movements, reservations
+from store.ledger_tables import gateway_transactions
+from store.tables import inventory_levels, inventory_movements, reservations
 
 Place = tuple[str, str]  # (location id, sku)
 SHIPPED_STATUSES = frozenset({"shipped", "delivered"})

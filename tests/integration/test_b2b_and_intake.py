@@ -18,7 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from store.tables import gateway_transactions, reservations
+from store.ledger_tables import gateway_transactions
+from store.tables import reservations
 from tests.integration.conftest import POLL_INTERVAL, RunningStack, new_customer, wait_for_order, wait_for_status
 from tests.orders import checkout_body
 

@@ -14,7 +14,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain.ids import workflow_id_for
-from store.tables import gateway_transactions, reservations
+from store.ledger_tables import gateway_transactions
+from store.tables import reservations
 from tests.integration.conftest import RunningStack, new_customer, wait_for_status
 from tests.orders import checkout_body
 
