@@ -129,6 +129,7 @@ class OrderQueries:
                 prices_include_tax=taxes.prices_include_tax,
                 payment_method=placed.get("payment"),
                 requested_delivery_date=placed.get("requested_delivery_date"),
+                pickup_location_id=placed.get("pickup_location_id"),
             )
 
     def search(

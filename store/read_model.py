@@ -160,6 +160,7 @@ class OrderSummary(BaseModel):
     # `{"method": "invoice", "account_id", "purchase_order", "terms"}`, or prepaid on a platform
     payment_method: dict[str, Any] | None = None
     requested_delivery_date: date | None = None
+    pickup_location_id: str | None = None  # the store a pickup order is collected at
 
 
 class OrderListItem(BaseModel):

@@ -115,6 +115,7 @@ def _placed_again(past: OrderSummary, body: ReorderBody, lines: list[LineRequest
         lines=lines,
         shipping_address=Address.model_validate(past.shipping_address),
         delivery_method=past.delivery_method,
+        pickup_location_id=past.pickup_location_id,
         payment=_payment_again(past, body),
     )
 

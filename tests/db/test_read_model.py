@@ -380,3 +380,16 @@ def test_the_read_model_keeps_the_payment_method_but_never_the_token(engine: Eng
         ]
     assert stored and not any("tok_only_the_gateway_knows_7731" in row for row in stored)
     assert any('"method": "card"' in row or "'method': 'card'" in row for row in stored)
+
+
+def test_a_pickup_order_says_at_which_store_it_is_collected(engine: Engine) -> None:
+    # given an order placed for pickup at a store
+    order_id = new_order_id()
+    order = Order(order_id=order_id)
+    placed = place_order(order_id, delivery_method="pickup", pickup_location_id="STORE-SHIBUYA")
+    # when it is projected
+    OrderProjection(engine).project(batch_of(order, [ev.OrderPlaced(at=NOW, actor="customer:C-1", order=placed)]))
+    # then its summary names the store, as a reorder needs
+    summary = OrderQueries(engine).get(order_id)
+    assert summary is not None
+    assert (summary.delivery_method, summary.pickup_location_id) == ("pickup", "STORE-SHIBUYA")
