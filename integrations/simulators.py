@@ -11,9 +11,9 @@ in ``auto`` mode, reports to the OMS one step per delay:
 
 What the locations received and the webhooks they owe live in PostgreSQL (``integrations/simulator_store.py``),
 so a restarted simulator goes on where it stopped, and several simulator processes share the work without
-sending a step twice. Webhooks are retried while the OMS answers "not yet" (404, 425, 429, 5xx or no answer)
-and given up on any other 4xx. ``failure_rate`` makes the partners fail like real ones
-(``integrations/simulator_faults.py``).
+sending a step twice. Webhooks are retried while the OMS answers "not now" (425, 429, 5xx or no answer) and
+given up on any other 4xx, as the OMS's contract says (a 4xx means the event never will be taken).
+``failure_rate`` makes the partners fail like real ones (``integrations/simulator_faults.py``).
 
 Partner calls: release (a repeat answers the record and resends the latest warehouse webhook), cancel (until
 the goods leave: shipped or collected), amend (take units off, until picking starts), and the carrier's
@@ -48,7 +48,7 @@ T = TypeVar("T")
 
 # Answers meaning "not yet": the OMS has not projected the fulfillment order or shipment, or is busy.
 # 409 is not one: the OMS answers it for an order that has closed, which no retry will reopen.
-_RETRY_STATUSES = frozenset({404, 425, 429})
+_RETRY_STATUSES = frozenset({425, 429})
 # Longer than a webhook's HTTP timeout, so a claimed webhook is never sent by two senders at once.
 LEASE_S = 30.0
 HTTP_TIMEOUT_S = 10.0

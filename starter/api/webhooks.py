@@ -37,14 +37,19 @@ T = TypeVar("T")
 ANSWERS: dict[int | str, dict[str, str]] = {
     401: {"description": "no valid token, or the partner's X-OMS-Signature is missing, stale or wrong: final"},
     403: {"description": "the token speaks for another partner than the one the event concerns: final"},
-    404: {"description": "no such order, fulfillment order, parcel or return: final"},
+    404: {"description": "no such order, fulfillment order or return: final"},
     409: {"description": "the order has closed and takes no more partner events: final"},
-    503: {"description": "not taken for now (Temporal or the database is unavailable): send it again"},
+    503: {
+        "description": "not taken for now (Temporal or the database is unavailable, or a parcel no shipment has "
+        "yet): send it again"
+    },
 }
 
 # What the order's workflow acts on; picked and packed are progress it does not record.
 _FORWARDED_WAREHOUSE_EVENTS = frozenset({"shipped", "rejected", "ready_for_pickup", "picked_up"})
 DEFAULT_REJECT_REASON = "rejected by the location (no reason given)"
+# seconds a carrier is asked to wait before it sends again news of a parcel not known yet
+NOT_KNOWN_RETRY_AFTER_S = 30
 
 
 SIGNATURE_HEADER = "X-OMS-Signature"
@@ -144,7 +149,7 @@ async def warehouse(
     if _partner_matters(request, who):
         location = await _looked_up(f"fulfillment order {fo_id}", svc.queries.location_of_fulfillment_order, fo_id)
         if location is None:
-            raise HTTPException(404, f"no fulfillment order {fo_id} (yet)")
+            raise _not_known_yet(f"fulfillment order {fo_id}")
         await _admit(request, who, [location], f"fulfillment order {fo_id}")
     if event.event == "rejected" and not (event.reason and event.reason.strip()):
         event = event.model_copy(update={"reason": DEFAULT_REJECT_REASON})
@@ -160,13 +165,13 @@ async def carrier(
 ) -> dict[str, str | list[str]]:
     """A parcel's news. One parcel may carry fulfillment orders of several orders: each order is told. The event is
     taken (202) once every open order has it; 503 if any could not be told now (those told already ignore the
-    repeat); 409 only when every order of the parcel has closed. A carrier's token acts on its own fulfillment
-    orders of the parcel only."""
+    repeat), or if no shipment has the tracking number yet; 409 only when every order of the parcel has closed. A
+    carrier's token acts on its own fulfillment orders of the parcel only."""
     parcel = f"the parcel {event.tracking_number}"
     if _partner_matters(request, who):
         carried = await _looked_up(parcel, svc.queries.parcel_of_tracking, event.tracking_number)
         if not carried:
-            raise HTTPException(404, f"no shipment with tracking number {event.tracking_number}")
+            raise _not_known_yet(f"shipment with tracking number {event.tracking_number}")
         if who.partner_id is not None:
             carried = [row for row in carried if row[2] == who.partner_id] or carried
         await _admit(request, who, {carrier for _, _, carrier in carried if carrier}, parcel)
@@ -175,10 +180,18 @@ async def carrier(
         found = await _looked_up(parcel, svc.queries.fulfillment_orders_of_tracking, event.tracking_number)
     order_ids = sorted({order_id for order_id, _ in found})
     if not order_ids:
-        raise HTTPException(404, f"no shipment with tracking number {event.tracking_number}")
+        raise _not_known_yet(f"shipment with tracking number {event.tracking_number}")
     if event.event == "delivered":
         await _signal_each(svc, order_ids, event)
     return {"status": "accepted", "order_id": order_ids[0], "order_ids": order_ids}
+
+
+def _not_known_yet(what: str) -> HTTPException:
+    """What the read model has not got (yet). Not final: the warehouse's "shipped" may come after the carrier's
+    news (partners' events come out of order), a location may answer before its fulfillment order is projected, or
+    either waits in the order's history while no worker runs."""
+    detail = f"no {what} is known yet: the event was not taken, try again"
+    return HTTPException(503, detail, headers={"Retry-After": str(NOT_KNOWN_RETRY_AFTER_S)})
 
 
 async def _signal_each(svc: Svc, order_ids: list[str], event: CarrierEvent) -> None:

@@ -76,10 +76,11 @@ def oms_order_driver(http: httpx.AsyncClient, temporal: Client, run_id: str, sku
 
 
 async def _until_accepted(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> None:
-    """A carrier learns of a shipment only once the OMS has recorded it: retry a 404 briefly, as a partner does."""
-    for _ in range(200):
+    """A shipment's news is taken once the OMS has recorded the shipment: until then it answers 503 (send it
+    again), which the bench's carrier does sooner than `Retry-After` says, for up to a minute."""
+    for _ in range(1200):
         response = await http.post(path, json=body, headers=PARTNER)
-        if response.status_code != 404:
+        if response.status_code != 503:
             response.raise_for_status()
             return
         await asyncio.sleep(0.05)

@@ -29,7 +29,8 @@ DELAY_S = 0.01
 class FakeOms:
     """Records every webhook; `answers` scripts the status codes of the first calls per event.
 
-    Like the real OMS, a carrier event for a parcel whose `shipped` it has not taken yet is answered 404.
+    Like the real OMS, a carrier event for a parcel whose `shipped` it has not taken yet is answered 503 (not known
+    yet: send it again).
     A webhook for the event in `hold` is recorded and then left unanswered until the test sets `resume`, so a
     test can act while the simulator is at a known step; `holding` is set once it arrives.
     """
@@ -51,7 +52,7 @@ class FakeOms:
         scripted = self.answers.get(body["event"], [])
         status = scripted.pop(0) if scripted else 202
         if request.url.path.endswith("/carrier") and body["tracking_number"] not in self.parcels:
-            status = 404
+            status = 503
         if status < 300 and body["event"] == "shipped":
             self.parcels.add(body["tracking_number"])
         self.calls.append((request.url.path, body, status))

@@ -82,7 +82,7 @@ async def test_webhooks_come_twice_and_out_of_order_and_the_retries_absorb_it(en
     # then some steps were delivered twice
     accepted = {fo_id: [body["event"] for _, body in oms.delivered(fo_id)] for fo_id in fo_ids}
     assert any(len(events) > len(set(events)) for events in accepted.values())
-    # and some arrived before the step they follow (a carrier event before shipped is answered "not yet", 404)
+    # and some arrived before the step they follow (a carrier event before shipped is answered "not yet", 503)
     first_sent = {fo_id: list(dict.fromkeys(oms.events(fo_id))) for fo_id in fo_ids}
     assert any(order != list(SHIP_FLOW) for order in first_sent.values())
     # yet every fulfillment order ends delivered, each step accepted at least once

@@ -55,29 +55,30 @@ async def test_auto_mode_reports_each_step_to_delivery(engine: Engine) -> None:
 
 
 async def test_webhook_is_retried_while_the_oms_does_not_know_the_shipment_yet(engine: Engine) -> None:
-    # given an OMS that answers 404 twice to "shipped" before it has projected the fulfillment order, then 503
-    oms, fo_id = FakeOms(answers={"shipped": [404, 404, 503]}), new_fo_id()
+    # given an OMS that answers 503 ("not known yet, try again") three times to "shipped"
+    oms, fo_id = FakeOms(answers={"shipped": [503, 503, 503]}), new_fo_id()
     async with simulator(oms, engine) as client:
         await release(client, fo_id)
         await reaches(client, fo_id, "delivered")
 
     # then "shipped" was sent until it was accepted, and the carrier events still followed
     shipped = [status for _, body, status in oms.calls if body["event"] == "shipped"]
-    assert shipped == [404, 404, 503, 202]
+    assert shipped == [503, 503, 503, 202]
     assert [body["event"] for _, body in oms.delivered()] == [*SHIP_FLOW]
 
 
-async def test_a_refused_webhook_stops_the_sequence(engine: Engine) -> None:
-    # given an OMS that rejects "packed" as invalid (a 4xx that retrying cannot fix)
-    oms, fo_id = FakeOms(answers={"packed": [422]}), new_fo_id()
+@pytest.mark.parametrize("refusal", [422, 404])
+async def test_a_refused_webhook_stops_the_sequence(engine: Engine, refusal: int) -> None:
+    # given an OMS that refuses "packed" for good (a 4xx that retrying cannot fix: invalid, or no such order)
+    oms, fo_id = FakeOms(answers={"packed": [refusal]}), new_fo_id()
     async with simulator(oms, engine) as client:
         await release(client, fo_id)
         record = await reaches(client, fo_id, "failed")
         await settle()
 
     # then it is not retried, nothing after it is sent, and the operator sees why
-    assert [(body["event"], status) for _, body, status in oms.calls] == [("picked", 202), ("packed", 422)]
-    assert record["error"].startswith("packed: 422")
+    assert [(body["event"], status) for _, body, status in oms.calls] == [("picked", 202), ("packed", refusal)]
+    assert record["error"].startswith(f"packed: {refusal}")
 
 
 async def test_an_order_that_closed_is_not_retried(engine: Engine) -> None:

@@ -273,10 +273,17 @@ def test_a_parcel_with_one_order_unreachable_is_503_so_the_carrier_sends_it_agai
     assert "try again" in response.json()["detail"]
 
 
-def test_an_unknown_tracking_number_is_404(carrier_http: tuple[TestClient, PerOrderWorkflows]) -> None:
+def test_a_tracking_number_not_known_yet_is_503_so_the_carrier_sends_it_again(
+    carrier_http: tuple[TestClient, PerOrderWorkflows],
+) -> None:
+    # given a parcel the read model has no shipment for (yet: the warehouse's "shipped" may come after the carrier's
+    # news, or wait in the order's history while its worker is down)
     http, workflows = carrier_http
+    # when the carrier reports it, then it is not taken, and the carrier is told to try again: a 4xx would be final
     response = deliver(http, "NOPE-1")
-    assert response.status_code == 404
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert "no shipment with tracking number NOPE-1 is known yet" in response.json()["detail"]
     assert workflows.signals == []
 
 
@@ -428,12 +435,15 @@ def test_a_location_reports_its_own_fulfillment_order_and_not_another_locations(
     assert [name for _, name, _ in workflows.signals] == [WAREHOUSE_SIGNAL]
 
 
-def test_a_fulfillment_order_the_read_model_has_not_recorded_is_404_to_a_scoped_token(
+def test_a_fulfillment_order_the_read_model_has_not_recorded_yet_is_503_to_a_scoped_token(
     scoped: TestClient, workflows: FakeWorkflows
 ) -> None:
+    # given a fulfillment order the read model has not recorded (a location may answer before it is projected)
     body = {"fulfillment_order_id": "W-7-F1", "event": "picked_up"}
+    # when a location reports it, then it is not taken and the location is told to send it again
     response = scoped.post("/v1/webhooks/warehouse", json=body, headers=bearer("t-tokyo"))
-    assert response.status_code == 404
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
     assert workflows.signals == []
 
 
