@@ -68,6 +68,8 @@ def test_every_answer_is_the_one_the_document_declares(
     # given the running API and its own OpenAPI document, a role's token, and every check and phase
     command = [
         SCHEMATHESIS,
+        "--config-file",
+        str(Path(__file__).with_name("schemathesis.toml")),
         "run",
         f"{schema_stack.api_url}/openapi.json",
         "--checks",
