@@ -1,14 +1,19 @@
 """Agent actions beyond cancel, return and appeasement: fraud review, address change, reship, pickups."""
 
+import asyncio
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from domain.models import Address, RequestedLines
+from domain.tax import TaxableAmount
+from integrations.tax import TaxPlace
 from starter.api.auth import Principal, require
 from starter.api.orders import TIMED_OUT, Svc, order_update, summary_or_404
 from starter.api.webhooks import signal_order
+from store.read_model import OrderSummary
 from workflows.messages import (
     ADDRESS_UPDATE,
     RESHIP_UPDATE,
@@ -55,9 +60,37 @@ async def review_order(order_id: str, body: ReviewBody, svc: Svc, who: Principal
 async def change_address(
     order_id: str, body: AddressBody, svc: Svc, who: Principal = require("agent", "customer")
 ) -> ActionResult:
-    """Ship somewhere else, before anything has shipped; open fulfillment orders are routed again."""
+    """Ship somewhere else, before anything has shipped; open fulfillment orders are routed again. Refused (409)
+    where the new address is taxed otherwise than the order was at checkout: its tax is what it authorized."""
+    refusal = await asyncio.to_thread(_taxed_otherwise, svc, summary_or_404(svc, who, order_id), body.address)
+    if refusal:
+        raise HTTPException(409, refusal)
     change = AddressChange(address=body.address, reason=body.reason, actor=who.actor)
     return await order_update(svc, who, order_id, ADDRESS_UPDATE, change, ActionResult)
+
+
+def _taxed_otherwise(svc: Svc, order: OrderSummary, address: Address) -> str | None:
+    """Why the order cannot move to `address` as it was taxed (tax in its prices, or each line's rate on top), or
+    None when it can."""
+    lines = [line for line in order.lines if line.ordered > line.canceled]
+    amounts = [TaxableAmount(line.unit_price * (line.ordered - line.canceled), line.tax_class) for line in lines]
+    place = TaxPlace(country=address.country, postal_code=address.postal_code)
+    quote = svc.tax.document_tax(amounts, ship_to=place, currency=order.currency)
+    if order.prices_include_tax and quote.prices_include_tax:
+        return None  # the tax is in the prices wherever it goes: nothing is added or taken off
+    was = [line.tax_rate if not order.prices_include_tax else None for line in lines]
+    now = [rate if not quote.prices_include_tax else None for rate in quote.line_rates]
+    if was == now:
+        return None
+    return (
+        f"the order was taxed at {_rates(was)} and {address.postal_code}, {address.country} is taxed at "
+        f"{_rates(now)}: cancel it and place it again to ship there"
+    )
+
+
+def _rates(rates: list[Decimal | None]) -> str:
+    shown = sorted({f"{rate * 100:g} %" for rate in rates if rate is not None})
+    return ", ".join(shown) if shown else "the rates in its prices"
 
 
 @router.post("/{order_id}/reships", status_code=201, responses=REFUSED)

@@ -17,6 +17,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from integrations.tax import RulesEngine, TaxCalculator
 from starter.api import orders, webhooks
 from starter.api.auth import parse_tokens
 from starter.settings import Settings
@@ -114,6 +115,7 @@ class FakeServices:
     queries: FakeQueries
     engine: Any = None  # the payments read needs a database: tests/db/test_payments_query.py covers it
     settings: Settings = field(default_factory=Settings)
+    tax: TaxCalculator = field(default_factory=RulesEngine)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Review, address change, reship and counter pickups at the HTTP edge, with the workflow stood in for."""
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from fastapi import FastAPI
@@ -8,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from starter.api import service
 from starter.api.auth import parse_tokens
-from store.read_model import FulfillmentOrderSummary
+from store.read_model import FulfillmentOrderSummary, LineSummary, OrderSummary
 from tests.unit.test_api_service_actions import (
     AS_AGENT,
     AS_CUSTOMER_1,
@@ -127,3 +128,57 @@ def test_an_agent_records_a_pickup_at_the_counter(http: TestClient, workflows: F
     ]
     # and a fulfillment order the order does not have is a 404
     assert http.post("/v1/orders/W-1/fulfillment-orders/W-9-F1/picked-up", headers=AS_AGENT).status_code == 404
+
+
+def canadian(order_id: str, rate: str) -> OrderSummary:
+    """A Canadian order of customer C-1: prices without tax, one line taxed at `rate` on top."""
+    line = LineSummary(sku="LEGO-76419", unit_price=Decimal("249.99"), ordered=1, allocated=1, shipped=0, delivered=0,
+                       canceled=0, returned=0, tax_rate=Decimal(rate))  # fmt: skip
+    toronto = {"name": "Sam Lee", "line1": "1 King St W", "city": "Toronto", "postal_code": "M5H 1A1", "country": "CA"}
+    return summary(order_id, "C-1", currency="CAD").model_copy(
+        update={"lines": [line], "shipping_address": toronto, "prices_include_tax": False}
+    )
+
+
+@pytest.fixture
+def canadian_http(workflows: FakeWorkflows) -> Iterator[TestClient]:
+    app = FastAPI()
+    app.include_router(service.router)
+    app.state.tokens = parse_tokens(TOKENS, production=False)
+    app.state.services = FakeServices(client=workflows, queries=FakeQueries({"W-1": canadian("W-1", "0.13")}))
+    with TestClient(app) as client:
+        yield client
+
+
+def test_an_address_taxed_at_other_rates_is_refused_and_nothing_changes(
+    canadian_http: TestClient, workflows: FakeWorkflows
+) -> None:
+    # given an order to Toronto, taxed at Ontario's 13 % on top of its prices
+    calgary = {
+        "name": "Sam Lee",
+        "line1": "1 Stephen Ave",
+        "city": "Calgary",
+        "postal_code": "T2P 1J9",
+        "country": "CA",
+    }
+    # when it is moved to Calgary (Alberta: 5 %)
+    moved = canadian_http.post("/v1/orders/W-1/address", json={"address": calgary, "reason": "moved"}, headers=AS_AGENT)
+    # then it is refused with the reason, and the workflow heard nothing: the order would be charged the wrong tax
+    assert moved.status_code == 409, moved.text
+    assert "13" in moved.json()["detail"] and "5" in moved.json()["detail"]
+    assert workflows.updates == []
+
+
+def test_an_address_taxed_at_the_same_rates_is_taken(canadian_http: TestClient, workflows: FakeWorkflows) -> None:
+    # given the order to Toronto, when it is moved elsewhere in Ontario (Ottawa: 13 % too)
+    ottawa = {
+        "name": "Sam Lee",
+        "line1": "111 Wellington St",
+        "city": "Ottawa",
+        "postal_code": "K1A 0A9",
+        "country": "CA",
+    }
+    moved = canadian_http.post("/v1/orders/W-1/address", json={"address": ottawa, "reason": "moved"}, headers=AS_AGENT)
+    # then the workflow is asked to move it
+    assert moved.status_code == 200, moved.text
+    assert [name for _, name, _ in workflows.updates] == [ADDRESS_UPDATE]

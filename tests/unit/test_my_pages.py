@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from integrations.tax import RulesEngine
 from starter.api.app import create_app
 from starter.settings import Settings
 from starter.web import my_pages
@@ -195,6 +196,7 @@ class Services:
     queries: ReadModel
     engine: Any = None
     settings: Settings = field(default_factory=lambda: Settings(env="test"))
+    tax: RulesEngine = field(default_factory=RulesEngine)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from domain import events as ev
 from domain.errors import InvariantViolation
-from domain.models import SkuQuantity
+from domain.models import SKU_LENGTH, SkuQuantity
 from domain.order import FulfillmentOrderState, Order
 from tests.orders import place_order
 
@@ -241,7 +241,10 @@ class OrderLifecycle(RuleBasedStateMachine):
             "cheaper": -min(Decimal(500), sold_at),
         }
         price = sold_at + change[kind]
-        replacement = [ev.ExchangeLine(sku=sku if kind == "same" else f"{sku}-{kind}", quantity=1, unit_price=price)]
+        variant = sku if kind == "same" else f"{sku}-{kind}"
+        if len(variant) > SKU_LENGTH:
+            return  # a variant of a variant of ... past what a sku may be: the API refuses such a body (422)
+        replacement = [ev.ExchangeLine(sku=variant, quantity=1, unit_price=price)]
         if self.order.replacement_refusal(replacement) is not None:
             return  # a variant bought earlier at another price: the workflow refuses it too
         owed = sum((r.refund_amount for r in self.order.returns if r.status != "refunded"), Decimal(0))
