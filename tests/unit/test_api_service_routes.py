@@ -130,11 +130,15 @@ def test_an_agent_records_a_pickup_at_the_counter(http: TestClient, workflows: F
     assert http.post("/v1/orders/W-1/fulfillment-orders/W-9-F1/picked-up", headers=AS_AGENT).status_code == 404
 
 
+def in_canada(line1: str, city: str, postal_code: str) -> dict[str, str]:
+    return {"name": "Sam Lee", "line1": line1, "city": city, "postal_code": postal_code, "country": "CA"}
+
+
 def canadian(order_id: str, rate: str) -> OrderSummary:
     """A Canadian order of customer C-1: prices without tax, one line taxed at `rate` on top."""
     line = LineSummary(sku="LEGO-76419", unit_price=Decimal("249.99"), ordered=1, allocated=1, shipped=0, delivered=0,
                        canceled=0, returned=0, tax_rate=Decimal(rate))  # fmt: skip
-    toronto = {"name": "Sam Lee", "line1": "1 King St W", "city": "Toronto", "postal_code": "M5H 1A1", "country": "CA"}
+    toronto = in_canada("1 King St W", "Toronto", "M5H 1A1")
     return summary(order_id, "C-1", currency="CAD").model_copy(
         update={"lines": [line], "shipping_address": toronto, "prices_include_tax": False}
     )
@@ -154,13 +158,7 @@ def test_an_address_taxed_at_other_rates_is_refused_and_nothing_changes(
     canadian_http: TestClient, workflows: FakeWorkflows
 ) -> None:
     # given an order to Toronto, taxed at Ontario's 13 % on top of its prices
-    calgary = {
-        "name": "Sam Lee",
-        "line1": "1 Stephen Ave",
-        "city": "Calgary",
-        "postal_code": "T2P 1J9",
-        "country": "CA",
-    }
+    calgary = in_canada("1 Stephen Ave", "Calgary", "T2P 1J9")
     # when it is moved to Calgary (Alberta: 5 %)
     moved = canadian_http.post("/v1/orders/W-1/address", json={"address": calgary, "reason": "moved"}, headers=AS_AGENT)
     # then it is refused with the reason, and the workflow heard nothing: the order would be charged the wrong tax
@@ -171,13 +169,7 @@ def test_an_address_taxed_at_other_rates_is_refused_and_nothing_changes(
 
 def test_an_address_taxed_at_the_same_rates_is_taken(canadian_http: TestClient, workflows: FakeWorkflows) -> None:
     # given the order to Toronto, when it is moved elsewhere in Ontario (Ottawa: 13 % too)
-    ottawa = {
-        "name": "Sam Lee",
-        "line1": "111 Wellington St",
-        "city": "Ottawa",
-        "postal_code": "K1A 0A9",
-        "country": "CA",
-    }
+    ottawa = in_canada("111 Wellington St", "Ottawa", "K1A 0A9")
     moved = canadian_http.post("/v1/orders/W-1/address", json={"address": ottawa, "reason": "moved"}, headers=AS_AGENT)
     # then the workflow is asked to move it
     assert moved.status_code == 200, moved.text
