@@ -3,14 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-# each module's tables join the same metadata
-import store.account_tables
-import store.document_tables
-import store.ledger_tables
-import store.notification_tables
-import store.outbox_tables  # noqa: F401
 from store.db import sqlalchemy_url
-from store.tables import metadata
+from store.schema import metadata
 
 url = context.config.get_main_option("sqlalchemy.url")
 assert url, "store.migrate sets sqlalchemy.url"
