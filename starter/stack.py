@@ -156,9 +156,9 @@ class Stack:
             self.wait_until("the Temporal dev server listening", lambda _: listening(host, int(port)))
 
     def start_services(self) -> None:
-        for name in ("worker", "simulators", "relay", "api"):
-            if name not in self.left_out:
-                self.supervisor.start_part(name)
+        for program in self.programs():  # in start order; the dev server was started first
+            if program.name != "temporal":
+                self.supervisor.start_part(program.name)
         self.wait_until("the API healthy", lambda _: healthy(self.settings.own_api_url))
         # every part past supervisord's start window: a part that crashes at start fails `oms up` here
         states = self.wait_until("every part running", lambda parts: all(p.state == "RUNNING" for p in parts.values()))

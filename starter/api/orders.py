@@ -1,7 +1,7 @@
 """Checkout, order reads, and the agent and customer actions on an order (cancel, return, appeasement)."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self, TypeVar
@@ -94,12 +94,21 @@ async def cancel_order(
 
 
 async def order_update(
-    svc: Services, who: Principal, order_id: str, name: str, request: BaseModel, result_type: type[T]
+    svc: Services,
+    who: Principal,
+    order_id: str,
+    name: str,
+    request: BaseModel,
+    result_type: type[T],
+    refusal: Callable[[OrderSummary], str | None] | None = None,
 ) -> T:
     """Run an update on the order's workflow: 404 unless `who` may see the order, 409 with the workflow's
-    reason when it refuses."""
-    summary_or_404(svc, who, order_id)
+    reason when it refuses, or with `refusal`'s, a rule only the edge can check (on the order as the read model
+    has it), before the workflow is asked."""
+    summary = summary_or_404(svc, who, order_id)
     try:
+        if refusal is not None and (reason := await asyncio.to_thread(refusal, summary)):
+            raise HTTPException(409, reason)
         return await run_update(svc, order_id, name, request, result_type)
     except HTTPException as refused:
         if who.role == "customer" and refused.status_code == 409:

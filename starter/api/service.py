@@ -1,6 +1,5 @@
 """Agent actions beyond cancel, return and appeasement: fraud review, address change, reship, pickups."""
 
-import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -62,11 +61,12 @@ async def change_address(
 ) -> ActionResult:
     """Ship somewhere else, before anything has shipped; open fulfillment orders are routed again. Refused (409)
     where the new address is taxed otherwise than the order was at checkout: its tax is what it authorized."""
-    refusal = await asyncio.to_thread(_taxed_otherwise, svc, summary_or_404(svc, who, order_id), body.address)
-    if refusal:
-        raise HTTPException(409, refusal)
     change = AddressChange(address=body.address, reason=body.reason, actor=who.actor)
-    return await order_update(svc, who, order_id, ADDRESS_UPDATE, change, ActionResult)
+
+    def taxed_otherwise(order: OrderSummary) -> str | None:
+        return _taxed_otherwise(svc, order, body.address)
+
+    return await order_update(svc, who, order_id, ADDRESS_UPDATE, change, ActionResult, refusal=taxed_otherwise)
 
 
 def _taxed_otherwise(svc: Svc, order: OrderSummary, address: Address) -> str | None:

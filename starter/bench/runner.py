@@ -90,8 +90,7 @@ def seed(database_url: str, skus: Sequence[str], units: int) -> None:
 
 def _pids(stack: Stack) -> dict[str, int]:
     # every part the stack runs: the relay's work (outbox to notifications and subscribers) is per order too
-    parts = [name for name in ("worker", "api", "temporal", "simulators", "relay") if name not in stack.left_out]
-    pids = {name: stack.pid(name) for name in parts}
+    pids = {program.name: stack.pid(program.name) for program in stack.programs()}
     if "reference-worker" in stack.procs:
         pids["reference-worker"] = stack.pid("reference-worker")
     postmaster = stack.postgres_pid()
