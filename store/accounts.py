@@ -2,6 +2,7 @@
 the payments it sends, each restoring that much credit."""
 
 import secrets
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -86,15 +87,15 @@ class AccountStore:
             if account is None:
                 return None
             used = credit_used(conn, account_id)
-            invoiced, credited = account_total(conn, account_id, "capture"), account_total(conn, account_id, "refund")
-            paid = account_paid(conn, account_id)
-            invoices = _invoices(conn, account, settled=credited + paid, today=today)
+            books = _Books.of(conn, account_id)
+            invoices = _invoices(conn, account, settled=books.credited + books.paid, today=today)
         return AccountStatement(
             **account.model_dump(),
             credit_used=used,
-            credit_available=account.credit_limit - used,
-            receivable=invoiced - credited - paid,
-            paid=paid,
+            # a limit lowered below what is used leaves nothing to use; `credit_used` still shows by how much
+            credit_available=max(account.credit_limit - used, Decimal(0)),
+            receivable=books.owed,
+            paid=books.paid,
             invoices=invoices,
         )
 
@@ -112,11 +113,7 @@ class AccountStore:
                 if Decimal(found) != amount:
                     raise PaymentRefused(f"payment {reference} was already recorded for {found}")
                 return False
-            owed = (
-                account_total(conn, account_id, "capture")
-                - account_total(conn, account_id, "refund")
-                - account_paid(conn, account_id)
-            )
+            owed = _Books.of(conn, account_id).owed
             if amount > owed:
                 raise PaymentRefused(f"a payment of {amount} is above the {owed} the account owes on its invoices")
             conn.execute(
@@ -125,6 +122,27 @@ class AccountStore:
                 )
             )
         return True
+
+
+@dataclass(frozen=True)
+class _Books:
+    """What the account was invoiced, credited (credit memos) and paid, and so what it owes on its invoices."""
+
+    invoiced: Decimal
+    credited: Decimal
+    paid: Decimal
+
+    @classmethod
+    def of(cls, conn: Connection, account_id: str) -> "_Books":
+        return cls(
+            invoiced=account_total(conn, account_id, "capture"),
+            credited=account_total(conn, account_id, "refund"),
+            paid=account_paid(conn, account_id),
+        )
+
+    @property
+    def owed(self) -> Decimal:
+        return self.invoiced - self.credited - self.paid
 
 
 def _has_orders(conn: Connection, account_id: str) -> bool:

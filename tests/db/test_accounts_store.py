@@ -160,6 +160,24 @@ def test_the_statement_counts_what_is_held_invoiced_credited_and_paid(
     assert (statement.id, statement.credit_limit, statement.buyers) == (acct.id, acct.credit_limit, ["C-1", "C-2"])
 
 
+def test_a_limit_lowered_below_what_is_used_leaves_nothing_available_not_a_negative_amount(
+    store: AccountStore, ledger: OwnLedger
+) -> None:
+    # given an account with 60000 of its 100000 credit used
+    acct = account()
+    store.save(acct)
+    invoiced(ledger, acct.id, "60000")
+
+    # when its limit is lowered to 50000
+    store.save(acct.model_copy(update={"credit_limit": Decimal("50000")}))
+    statement = store.statement(acct.id, date(2025, 1, 1))
+
+    # then no credit is available, and what is used still shows it is 10000 over the limit
+    assert statement is not None
+    assert (statement.credit_limit, statement.credit_used) == (Decimal("50000"), Decimal("60000"))
+    assert statement.credit_available == Decimal("0")
+
+
 def test_invoices_are_listed_oldest_first_and_settled_oldest_first(
     store: AccountStore, ledger: OwnLedger, engine: Engine
 ) -> None:
