@@ -5,6 +5,8 @@ authenticated route shares are declared here, a route adds its own (404, 409, 50
 and every error answer has the one body `{"detail": ...}`.
 """
 
+import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -234,9 +236,25 @@ def api_document(app: FastAPI) -> dict[str, Any]:
             for code, answer in answers.items():
                 if code[0] in "45" and "content" not in answer:
                     answer["content"] = {"application/json": {"schema": ERROR_SCHEMA}}
-    for schema in document.get("components", {}).get("schemas", {}).values():
+    schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
+    for name in set(schemas) - _reached(document.get("paths", {}), schemas):
+        del schemas[name]  # a model only a hidden field holds (an intake's source): no body carries it
+    for schema in schemas.values():
         _decimal_strings(schema)
     return document
+
+
+_SCHEMA_REF = re.compile(r'"#/components/schemas/([^"]+)"')
+
+
+def _reached(paths: dict[str, Any], schemas: dict[str, Any]) -> set[str]:
+    """The schemas the operations name, and those these name in turn."""
+    reached: set[str] = set()
+    frontier = set(_SCHEMA_REF.findall(json.dumps(paths)))
+    while frontier:
+        reached |= frontier
+        frontier = set(_SCHEMA_REF.findall(json.dumps([schemas.get(name) for name in frontier]))) - reached
+    return reached
 
 
 def _decimal_strings(schema: Any) -> None:
