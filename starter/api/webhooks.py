@@ -190,6 +190,8 @@ def _not_known_yet(what: str) -> HTTPException:
     """What the read model has not got (yet). Not final: the warehouse's "shipped" may come after the carrier's
     news (partners' events come out of order), a location may answer before its fulfillment order is projected, or
     either waits in the order's history while no worker runs."""
+    # logged, so a parcel that never becomes known (a tracking number mistyped) is seen before the partner gives up
+    log.warning("partner_event_not_known_yet", what=what, retry_after_s=NOT_KNOWN_RETRY_AFTER_S)
     detail = f"no {what} is known yet: the event was not taken, try again"
     return HTTPException(503, detail, headers={"Retry-After": str(NOT_KNOWN_RETRY_AFTER_S)})
 

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
+from structlog.testing import capture_logs
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.api import webhooks
@@ -279,12 +280,17 @@ def test_a_tracking_number_not_known_yet_is_503_so_the_carrier_sends_it_again(
     # given a parcel the read model has no shipment for (yet: the warehouse's "shipped" may come after the carrier's
     # news, or wait in the order's history while its worker is down)
     http, workflows = carrier_http
-    # when the carrier reports it, then it is not taken, and the carrier is told to try again: a 4xx would be final
-    response = deliver(http, "NOPE-1")
+    # when the carrier reports it
+    with capture_logs() as logs:
+        response = deliver(http, "NOPE-1")
+    # then it is not taken, and the carrier is told to try again: a 4xx would be final
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30"
     assert "no shipment with tracking number NOPE-1 is known yet" in response.json()["detail"]
     assert workflows.signals == []
+    # and the operator can see it, should it never become known (a tracking number the carrier mistyped)
+    waiting = [entry for entry in logs if entry["event"] == "partner_event_not_known_yet"]
+    assert [(e["log_level"], e["what"]) for e in waiting] == [("warning", "shipment with tracking number NOPE-1")]
 
 
 def test_a_read_model_that_cannot_answer_is_503(
